@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.c - the exported entry points: argument checks, errno, and the names
+ * under which each function is exported (the standard name, the shimmer_
+ * name, and glibc's __libc_ name for its internal callers and static links).
+ */
+#include "tcache.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* C23's sized frees; glibc's headers do not declare them yet. */
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* Export `name` as another name for the function `target`. */
+#define SHM_ALIAS(target) \
+	SHM_EXPORT __attribute__((alias(#target), copy(target)))
+
+/* ---- Looking a block up -------------------------------------------------------- */
+
+/*
+ * The usable size of the block at p, and its class (SHM_NO_CLASS for large
+ * and huge blocks).  Anything that is not the start of a live block of ours
+ * ends in a diagnostic naming func: the registry is asked before any
+ * metadata is read.
+ */
+static size_t block_usable(const void *p, const char *func, unsigned *cls_out)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	shm_start();
+	*cls_out = SHM_NO_CLASS;
+	switch (shm_registry_kind(a)) {
+	case SHM_REG_CHUNK: {
+		shm_chunk_t *chunk = shm_chunk_of(p);
+		size_t idx = shm_page_index(chunk, p);
+		const shm_page_t *pg = &chunk->pages[idx];
+		unsigned cls = pg->cls;
+		if (cls == SHM_NO_CLASS)
+			return shm_arena_large_size(p, func);
+		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
+		if (!shm_class_is_object(cls, off))
+			shm_fatal(func, p, "invalid pointer (not the start of a block) in",
+				  cls);
+		if (((const shm_link_t *)p)->key == shm_secret)
+			shm_fatal(func, p, "use of a freed block", cls);
+		*cls_out = cls;
+		return shm_classes[cls].size;
+	}
+	case SHM_REG_HUGE:
+		return shm_huge_size(p, func);
+	default:
+		shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
+	}
+}
+
+static SHM_COLD void *api_fail(int err)
+{
+	errno = err;
+	return NULL;
+}
+
+static bool is_pow2(size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+static bool mul_overflows(size_t a, size_t b, size_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+
+/* ---- malloc and free ---------------------------------------------------------- */
+
+SHM_EXPORT void *malloc(size_t size)
+{
+	return shm_malloc_fast(size);
+}
+
+SHM_EXPORT void free(void *ptr)
+{
+	shm_free_fast(ptr);
+}
+
+SHM_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t total;
+
+	if (mul_overflows(nmemb, size, &total))
+		return api_fail(ENOMEM);
+	if (total <= SHM_SMALL_MAX) {
+		void *p = shm_malloc_fast(total);
+		if (p)
+			memset(p, 0, total);
+		return p;
+	}
+	return shm_route_alloc(total, SHM_MIN_ALIGN, true);
+}
+
+/*
+ * realloc keeps a block where it is when the new size stays in its small
+ * class, when a large block can shrink or grow into free neighbours, and
+ * for huge blocks (whose pages the kernel moves); otherwise it copies.
+ * realloc(p, 0) frees p and returns NULL, as glibc does.
+ */
+SHM_EXPORT void *realloc(void *ptr, size_t size)
+{
+	unsigned cls;
+
+	if (ptr == NULL)
+		return shm_malloc_fast(size);
+	if (size == 0) {
+		shm_free_fast(ptr);
+		return NULL;
+	}
+	if (size > SHM_SIZE_MAX)
+		return api_fail(ENOMEM);
+
+	size_t old = block_usable(ptr, "realloc", &cls);
+	if (cls != SHM_NO_CLASS) {
+		if (size <= SHM_SMALL_MAX && shm_size_class(size) == cls)
+			return ptr;
+	} else if (shm_registry_kind((uintptr_t)ptr) == SHM_REG_HUGE) {
+		if (size > SHM_LARGE_MAX) {
+			void *q = shm_huge_realloc(ptr, size);
+			return q ? q : api_fail(ENOMEM);
+		}
+	} else if (size > SHM_SMALL_MAX && size <= SHM_LARGE_MAX &&
+		   shm_arena_resize_large(ptr, size)) {
+		return ptr;
+	}
+
+	void *q = shm_malloc_fast(size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, ptr, old < size ? old : size);
+	shm_free_fast(ptr);
+	return q;
+}
+
+SHM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	size_t total;
+
+	if (mul_overflows(nmemb, size, &total))
+		return api_fail(ENOMEM);
+	return realloc(ptr, total);
+}
+
+SHM_EXPORT size_t malloc_usable_size(void *ptr)
+{
+	unsigned cls;
+
+	if (ptr == NULL)
+		return 0;
+	return block_usable(ptr, "malloc_usable_size", &cls);
+}
+
+/* ---- Aligned allocation -------------------------------------------------------- */
+
+static void *aligned(size_t align, size_t size)
+{
+	return shm_route_alloc(size, align < SHM_MIN_ALIGN ? SHM_MIN_ALIGN : align,
+			       false);
+}
+
+SHM_EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+	int saved = errno;
+
+	if (!is_pow2(alignment) || alignment % sizeof(void *) != 0)
+		return EINVAL;
+	void *p = aligned(alignment, size);
+	if (p == NULL) {
+		errno = saved;
+		return ENOMEM;
+	}
+	*memptr = p;
+	return 0;
+}
+
+SHM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
+{
+	if (!is_pow2(alignment))
+		return api_fail(EINVAL);
+	return aligned(alignment, size);
+}
+
+SHM_EXPORT void *memalign(size_t alignment, size_t size)
+{
+	if (!is_pow2(alignment))
+		return api_fail(EINVAL);
+	return aligned(alignment, size);
+}
+
+SHM_EXPORT void *valloc(size_t size)
+{
+	return aligned(SHM_PAGE_SIZE, size);
+}
+
+SHM_EXPORT void *pvalloc(size_t size)
+{
+	if (size > SHM_SIZE_MAX)
+		return api_fail(ENOMEM);
+	size = size ? shm_align_up(size, SHM_PAGE_SIZE) : SHM_PAGE_SIZE;
+	return aligned(SHM_PAGE_SIZE, size);
+}
+
+/* ---- Sized free ---------------------------------------------------------------- */
+
+/* A block freed with a size must have been allocated with it: its usable
+ * size is then exactly what the router gives that size. */
+static void free_checked(void *ptr, size_t align, size_t size,
+			 const char *func)
+{
+	unsigned cls;
+
+	if (ptr == NULL)
+		return;
+	if (size > SHM_SIZE_MAX ||
+	    block_usable(ptr, func, &cls) != shm_route_usable(size, align))
+		shm_fatal(func, ptr, "size does not match the block at", cls);
+	shm_free_fast(ptr);
+}
+
+SHM_EXPORT void free_sized(void *ptr, size_t size)
+{
+	free_checked(ptr, SHM_MIN_ALIGN, size, "free_sized");
+}
+
+SHM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
+{
+	if (ptr != NULL && !is_pow2(alignment))
+		shm_fatal("free_aligned_sized", ptr, "invalid alignment for",
+			  SHM_NO_CLASS);
+	free_checked(ptr, alignment < SHM_MIN_ALIGN ? SHM_MIN_ALIGN : alignment,
+		     size, "free_aligned_sized");
+}
+
+/* ---- Trim ------------------------------------------------------------------------ */
+
+/* Empty the calling thread's cache, then purge every arena's free pages.
+ * pad is accepted for compatibility: nothing is kept at a heap top. */
+SHM_EXPORT int malloc_trim(size_t pad)
+{
+	bool released = false;
+
+	(void)pad;
+	shm_start();
+	shm_tcache_t *tc = shm_tls_cache;
+	if (tc)
+		shm_tcache_flush_all(tc);
+	for (unsigned i = 0; i < shm_narenas; i++)
+		shm_arena_purge_all(shm_arenas[i], &released);
+	return released;
+}
+
+SHM_EXPORT const char *shimmer_version(void)
+{
+	return SHIMMER_VERSION;
+}
+
+/* ---- Other names ------------------------------------------------------------------ */
+
+SHM_ALIAS(malloc) void *shimmer_malloc(size_t);
+SHM_ALIAS(free) void shimmer_free(void *);
+SHM_ALIAS(calloc) void *shimmer_calloc(size_t, size_t);
+SHM_ALIAS(realloc) void *shimmer_realloc(void *, size_t);
+SHM_ALIAS(reallocarray) void *shimmer_reallocarray(void *, size_t, size_t);
+SHM_ALIAS(posix_memalign) int shimmer_posix_memalign(void **, size_t, size_t);
+SHM_ALIAS(aligned_alloc) void *shimmer_aligned_alloc(size_t, size_t);
+SHM_ALIAS(memalign) void *shimmer_memalign(size_t, size_t);
+SHM_ALIAS(valloc) void *shimmer_valloc(size_t);
+SHM_ALIAS(pvalloc) void *shimmer_pvalloc(size_t);
+SHM_ALIAS(malloc_usable_size) size_t shimmer_usable_size(const void *);
+SHM_ALIAS(free_sized) void shimmer_free_sized(void *, size_t);
+SHM_ALIAS(free_aligned_sized) void shimmer_free_aligned_sized(void *, size_t,
+							       size_t);
+SHM_ALIAS(malloc_trim) int shimmer_trim(size_t);
+
+/* glibc's own callers and static links reach the allocator by these. */
+SHM_ALIAS(malloc) void *__libc_malloc(size_t);
+SHM_ALIAS(free) void __libc_free(void *);
+SHM_ALIAS(calloc) void *__libc_calloc(size_t, size_t);
+SHM_ALIAS(realloc) void *__libc_realloc(void *, size_t);
+SHM_ALIAS(memalign) void *__libc_memalign(size_t, size_t);
+SHM_ALIAS(valloc) void *__libc_valloc(size_t);
+SHM_ALIAS(pvalloc) void *__libc_pvalloc(size_t);

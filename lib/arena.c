@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arena.c - the central heap: arenas, per-class bins of slabs, and large
+ * blocks as page runs.
+ *
+ * A slab is a run of pages cut into objects of one size class.  Its head
+ * page descriptor keeps the slab's free list (objects given back), the
+ * index of its first never-used object ("fresh") and the count of free
+ * objects.  A bin lists the slabs of its class that have free objects;
+ * full slabs are on no list and come back when an object is freed.
+ */
+#include "shimmer-internal.h"
+
+#include <string.h>
+
+shm_arena_t **shm_arenas;
+unsigned shm_narenas;
+static unsigned arena_next;
+
+shm_arena_t *shm_arena_get(unsigned index)
+{
+	return shm_arenas[index % shm_narenas];
+}
+
+/* Threads are spread over the arenas in turn as their caches are made. */
+shm_arena_t *shm_arena_choose(void)
+{
+	unsigned i = __atomic_fetch_add(&arena_next, 1, __ATOMIC_RELAXED);
+
+	return shm_arena_get(i);
+}
+
+/* ---- Slabs -------------------------------------------------------------------- */
+
+static void bin_list(shm_bin_t *bin, shm_page_t *slab)
+{
+	slab->prev = NULL;
+	slab->next = bin->slabs;
+	if (slab->next)
+		slab->next->prev = slab;
+	bin->slabs = slab;
+	slab->listed = 1;
+}
+
+static void bin_unlist(shm_bin_t *bin, shm_page_t *slab)
+{
+	if (slab->prev)
+		slab->prev->next = slab->next;
+	else
+		bin->slabs = slab->next;
+	if (slab->next)
+		slab->next->prev = slab->prev;
+	slab->listed = 0;
+}
+
+static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
+{
+	const shm_class_info_t *c = &shm_classes[cls];
+	bool zeroed;
+	void *base = shm_run_alloc(arena, c->npages, 1, &zeroed);
+
+	if (base == NULL)
+		return NULL;
+	shm_chunk_t *chunk = shm_chunk_of(base);
+	size_t idx = shm_page_index(chunk, base);
+	for (size_t i = 0; i < c->npages; i++) {
+		shm_page_t *pg = &chunk->pages[idx + i];
+		pg->kind = SHM_PAGE_SLAB;
+		pg->cls = (uint8_t)cls;
+		pg->back = (uint16_t)i;
+	}
+	shm_page_t *slab = &chunk->pages[idx];
+	slab->free = NULL;
+	slab->nfree = (uint16_t)c->nobjs;
+	slab->fresh = 0;
+	arena->bins[cls].nslabs++;
+	arena->active_pages += c->npages;
+	bin_list(&arena->bins[cls], slab);
+	return slab;
+}
+
+static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
+{
+	const shm_class_info_t *c = &shm_classes[cls];
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+	size_t idx = (size_t)(slab - chunk->pages);
+
+	bin_unlist(&arena->bins[cls], slab);
+	for (size_t i = 0; i < c->npages; i++) {
+		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
+		chunk->pages[idx + i].cls = SHM_NO_CLASS;
+	}
+	arena->bins[cls].nslabs--;
+	arena->active_pages -= c->npages;
+	shm_run_free(arena, chunk, idx, c->npages);
+}
+
+static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
+{
+	shm_fatal("malloc", slot, "corrupted free list at", cls);
+}
+
+/* One object from the bin's first slab with room, or a new slab. */
+static void *bin_take(shm_arena_t *arena, unsigned cls)
+{
+	shm_bin_t *bin = &arena->bins[cls];
+	shm_page_t *slab = bin->slabs;
+	void *obj;
+
+	if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
+		return NULL;
+	if (slab->free) {
+		obj = slab->free;
+		void *next = shm_link_decode(obj, ((shm_link_t *)obj)->next);
+		if (SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
+			slab_corrupt(obj, cls);
+		slab->free = next;
+	} else {
+		shm_chunk_t *chunk = shm_chunk_of(slab);
+		obj = (char *)shm_page_addr(chunk, (size_t)(slab - chunk->pages)) +
+		      (size_t)slab->fresh * shm_classes[cls].size;
+		slab->fresh++;
+	}
+	if (--slab->nfree == 0)
+		bin_unlist(bin, slab);
+	bin->nmalloc++;
+	return obj;
+}
+
+/* Give an object back to its slab.  An empty slab returns its pages unless
+ * it is the bin's last slab with room, which is kept to absorb churn. */
+static void bin_put(shm_arena_t *arena, void *obj, shm_page_t *slab,
+		    unsigned cls)
+{
+	shm_bin_t *bin = &arena->bins[cls];
+
+	((shm_link_t *)obj)->next = shm_link_encode(obj, slab->free);
+	((shm_link_t *)obj)->key = shm_secret;
+	slab->free = obj;
+	bin->nfree++;
+	if (!slab->listed)
+		bin_list(bin, slab);
+	if (++slab->nfree == shm_classes[cls].nobjs &&
+	    (bin->slabs != slab || slab->next != NULL))
+		slab_release(arena, slab, cls);
+}
+
+static shm_page_t *slab_of(void *obj)
+{
+	shm_chunk_t *chunk = shm_chunk_of(obj);
+	shm_page_t *pg = &chunk->pages[shm_page_index(chunk, obj)];
+
+	return pg - pg->back;
+}
+
+/* ---- The hand-over with thread caches ------------------------------------- */
+
+/* Move up to n objects of class cls into a thread cache's bin. */
+void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
+		    unsigned n)
+{
+	void *head = cbin->head;
+	unsigned got = 0;
+
+	pthread_mutex_lock(&arena->lock);
+	while (got < n) {
+		void *obj = bin_take(arena, cls);
+		if (obj == NULL)
+			break;
+		((shm_link_t *)obj)->next = shm_link_encode(obj, head);
+		((shm_link_t *)obj)->key = shm_secret;
+		head = obj;
+		got++;
+	}
+	pthread_mutex_unlock(&arena->lock);
+	cbin->head = head;
+	cbin->count += got;
+}
+
+/* Take back a list of objects of class cls detached from a thread cache.
+ * They may belong to any arena (frees from other threads); each arena's
+ * lock is taken once per run of neighbours from that arena. */
+void shm_arena_flush(void *list, unsigned cls)
+{
+	shm_arena_t *locked = NULL;
+
+	while (list) {
+		void *obj = list;
+		list = shm_link_decode(obj, ((shm_link_t *)obj)->next);
+		if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
+			slab_corrupt(obj, cls);
+		shm_arena_t *arena = shm_chunk_of(obj)->arena;
+		if (arena != locked) {
+			if (locked)
+				pthread_mutex_unlock(&locked->lock);
+			pthread_mutex_lock(&arena->lock);
+			locked = arena;
+		}
+		bin_put(arena, obj, slab_of(obj), cls);
+	}
+	if (locked)
+		pthread_mutex_unlock(&locked->lock);
+}
+
+/* Without a thread cache (disabled, or a thread being torn down). */
+void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls)
+{
+	pthread_mutex_lock(&arena->lock);
+	void *obj = bin_take(arena, cls);
+	pthread_mutex_unlock(&arena->lock);
+	if (obj)
+		((shm_link_t *)obj)->key = 0;
+	return obj;
+}
+
+void shm_arena_free_small(void *p)
+{
+	shm_page_t *slab = slab_of(p);
+	shm_arena_t *arena = shm_chunk_of(p)->arena;
+
+	pthread_mutex_lock(&arena->lock);
+	bin_put(arena, p, slab, slab->cls);
+	pthread_mutex_unlock(&arena->lock);
+}
+
+/* ---- Large blocks ------------------------------------------------------------ */
+
+static void large_mark(shm_chunk_t *chunk, size_t idx, size_t npages)
+{
+	shm_page_t *head = &chunk->pages[idx];
+
+	head->kind = SHM_PAGE_LARGE;
+	head->cls = SHM_NO_CLASS;
+	head->npages = (uint32_t)npages;
+	if (npages > 1) {
+		chunk->pages[idx + npages - 1].kind = SHM_PAGE_LARGE_TAIL;
+		chunk->pages[idx + npages - 1].cls = SHM_NO_CLASS;
+	}
+}
+
+void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
+			    bool zero)
+{
+	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+	size_t align_pages = align > SHM_PAGE_SIZE ? align >> SHM_PAGE_SHIFT : 1;
+	bool zeroed;
+
+	pthread_mutex_lock(&arena->lock);
+	void *p = shm_run_alloc(arena, npages, align_pages, &zeroed);
+	if (p) {
+		shm_chunk_t *chunk = shm_chunk_of(p);
+		large_mark(chunk, shm_page_index(chunk, p), npages);
+		arena->active_pages += npages;
+		arena->large_allocated += npages << SHM_PAGE_SHIFT;
+		arena->nmalloc_large++;
+	}
+	pthread_mutex_unlock(&arena->lock);
+	if (p && zero && !zeroed)
+		memset(p, 0, npages << SHM_PAGE_SHIFT);
+	return p;
+}
+
+/* The head descriptor of the large block at p, or a diagnostic.  Called
+ * with the arena lock held, since descriptors of free runs change under it. */
+static shm_page_t *large_head(const void *p, const char *func)
+{
+	shm_chunk_t *chunk = shm_chunk_of(p);
+	shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
+
+	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_LARGE)
+		return pg;
+	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_FREE)
+		shm_fatal(func, p, "double free or invalid pointer", SHM_NO_CLASS);
+	shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
+}
+
+void shm_arena_free_large(void *p, const char *func)
+{
+	shm_chunk_t *chunk = shm_chunk_of(p);
+	shm_arena_t *arena = chunk->arena;
+
+	pthread_mutex_lock(&arena->lock);
+	shm_page_t *head = large_head(p, func);
+	size_t npages = head->npages;
+	arena->active_pages -= npages;
+	arena->large_allocated -= npages << SHM_PAGE_SHIFT;
+	arena->nfree_large++;
+	shm_run_free(arena, chunk, shm_page_index(chunk, p), npages);
+	pthread_mutex_unlock(&arena->lock);
+}
+
+size_t shm_arena_large_size(const void *p, const char *func)
+{
+	shm_arena_t *arena = shm_chunk_of(p)->arena;
+
+	pthread_mutex_lock(&arena->lock);
+	size_t n = large_head(p, func)->npages;
+	pthread_mutex_unlock(&arena->lock);
+	return n << SHM_PAGE_SHIFT;
+}
+
+/* Grow or shrink a large block where it is; false if it cannot grow. */
+bool shm_arena_resize_large(void *p, size_t size)
+{
+	shm_chunk_t *chunk = shm_chunk_of(p);
+	shm_arena_t *arena = chunk->arena;
+	size_t idx = shm_page_index(chunk, p);
+	size_t new_npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+	bool done = true;
+
+	pthread_mutex_lock(&arena->lock);
+	size_t npages = large_head(p, "realloc")->npages;
+	if (new_npages < npages)
+		shm_run_shrink(arena, chunk, idx, npages, new_npages);
+	else if (new_npages > npages)
+		done = shm_run_grow(arena, chunk, idx, npages, new_npages);
+	if (done && new_npages != npages) {
+		large_mark(chunk, idx, new_npages);
+		arena->active_pages += new_npages - npages;
+		arena->large_allocated += (new_npages - npages) << SHM_PAGE_SHIFT;
+	}
+	pthread_mutex_unlock(&arena->lock);
+	return done;
+}
+
+/* ---- Whole-arena operations ------------------------------------------------- */
+
+void shm_arena_purge_all(shm_arena_t *arena, bool *released)
+{
+	pthread_mutex_lock(&arena->lock);
+	shm_arena_decay(arena, true, released);
+	pthread_mutex_unlock(&arena->lock);
+}
+
+bool shm_arenas_init(void)
+{
+	shm_narenas = shm_opt.narenas;
+	shm_arenas = shm_base_alloc(shm_narenas * sizeof(*shm_arenas));
+	if (shm_arenas == NULL)
+		return false;
+	for (unsigned i = 0; i < shm_narenas; i++) {
+		shm_arena_t *arena = shm_base_alloc(sizeof(*arena));
+		if (arena == NULL)
+			return false;
+		shm_lock_init(&arena->lock);
+		arena->index = i;
+		shm_arenas[i] = arena;
+	}
+	return true;
+}
+
+void shm_arena_prefork(void)
+{
+	for (unsigned i = 0; i < shm_narenas; i++)
+		pthread_mutex_lock(&shm_arenas[i]->lock);
+}
+
+void shm_arena_postfork(bool child)
+{
+	for (unsigned i = 0; i < shm_narenas; i++) {
+		if (child)
+			shm_lock_init(&shm_arenas[i]->lock);
+		else
+			pthread_mutex_unlock(&shm_arenas[i]->lock);
+	}
+}

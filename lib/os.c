@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.c - every system call the allocator makes, and nothing else.
+ *
+ * Nothing here may allocate: these functions run inside malloc, during
+ * start-up and in fork handlers.  Raw syscalls are used where a libc wrapper
+ * could allocate or is missing.
+ */
+#include "shimmer-internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MAP_NORESERVE
+# define MAP_NORESERVE 0
+#endif
+
+void *shm_os_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Address space only: pages are committed by the kernel as they are
+ * touched, and not counted against overcommit limits. */
+void *shm_os_reserve(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void shm_os_unmap(void *addr, size_t size)
+{
+	if (size)
+		munmap(addr, size);
+}
+
+/* Map size bytes aligned to align (a power of two >= a page).  Try the
+ * plain mapping first: the kernel often places it aligned already, which
+ * saves the over-map and trim. */
+void *shm_os_map_aligned(size_t size, size_t align)
+{
+	char *p = shm_os_map(size);
+
+	if (p == NULL)
+		return NULL;
+	if (((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	shm_os_unmap(p, size);
+
+	if (size + align < size)
+		return NULL;
+	p = shm_os_map(size + align);
+	if (p == NULL)
+		return NULL;
+	uintptr_t start = shm_align_up((uintptr_t)p, align);
+	size_t head = start - (uintptr_t)p;
+	shm_os_unmap(p, head);
+	shm_os_unmap((char *)start + size, align - head);
+	return (void *)start;
+}
+
+/* Give the pages back; the mapping stays and reads as zeroes afterwards. */
+void shm_os_purge(void *addr, size_t size)
+{
+	if (size)
+		madvise(addr, size, MADV_DONTNEED);
+}
+
+/* ---- brk/sbrk as a chunk source ----------------------------------------- */
+
+static pthread_mutex_t shm_dss_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t dss_base, dss_end;	/* what we took from brk */
+
+/* Extend the data segment by an aligned block.  Another user of brk may
+ * have moved it since our last call; the region between is then skipped. */
+void *shm_os_dss_alloc(size_t size, size_t align)
+{
+	void *result = NULL;
+
+	pthread_mutex_lock(&shm_dss_lock);
+	uintptr_t cur = (uintptr_t)sbrk(0);
+	if (cur != (uintptr_t)-1) {
+		uintptr_t start = shm_align_up(cur, align);
+		size_t grow = start - cur + size;
+		if (grow >= size && sbrk((intptr_t)grow) == (void *)cur) {
+			if (dss_base == 0)
+				dss_base = start;
+			dss_end = start + size;
+			result = (void *)start;
+		}
+	}
+	pthread_mutex_unlock(&shm_dss_lock);
+	return result;
+}
+
+bool shm_os_dss_owns(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+
+	return a >= dss_base && a < dss_end;
+}
+
+void shm_os_dss_prefork(void)
+{
+	pthread_mutex_lock(&shm_dss_lock);
+}
+
+void shm_os_dss_postfork(bool child)
+{
+	if (child)
+		shm_lock_init(&shm_dss_lock);
+	else
+		pthread_mutex_unlock(&shm_dss_lock);
+}
+
+/* ---- Everything else ------------------------------------------------------ */
+
+void shm_os_write(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* The process secret comes from the kernel; if getrandom is unavailable the
+ * fallback mixes addresses and time, which still differs per process. */
+void shm_os_random(void *buf, size_t len)
+{
+	long n = syscall(SYS_getrandom, buf, len, 0x0001 /* GRND_NONBLOCK */);
+
+	if (n == (long)len)
+		return;
+	uint64_t x = (uintptr_t)buf ^ ((uint64_t)getpid() << 32) ^
+		     shm_os_monotonic_ms() ^ (uintptr_t)&shm_os_random;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		((unsigned char *)buf)[i] = (unsigned char)(x >> 24);
+	}
+}
+
+/* CPUs this process may run on; sched_getaffinity does not allocate. */
+unsigned shm_os_ncpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+uint64_t shm_os_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* getenv does not allocate, and it is safe before main. */
+const char *shm_os_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+/* Locks are plain mutexes; a child after fork re-creates them instead of
+ * unlocking, since the thread that locked them is not in the child. */
+void shm_lock_init(pthread_mutex_t *lock)
+{
+	pthread_mutex_init(lock, NULL);
+}
+
+/* Move or grow a mapping to newlen bytes at an address aligned to align,
+ * without copying: the pages are moved by the kernel.  Growing in place is
+ * tried first. */
+void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align)
+{
+	void *p = mremap(old, oldlen, newlen, 0);
+
+	if (p != MAP_FAILED)
+		return p;
+	if (newlen + align < newlen)
+		return NULL;
+	char *hole = mmap(NULL, newlen + align, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (hole == MAP_FAILED)
+		return NULL;
+	uintptr_t target = shm_align_up((uintptr_t)hole, align);
+	p = mremap(old, oldlen, newlen, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   (void *)target);
+	if (p == MAP_FAILED) {
+		munmap(hole, newlen + align);
+		return NULL;
+	}
+	munmap(hole, target - (uintptr_t)hole);
+	munmap((char *)target + newlen,
+	       (uintptr_t)hole + newlen + align - (target + newlen));
+	return p;
+}

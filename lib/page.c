@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page.c - the page manager: chunks, page descriptors, the free-run index,
+ * coalescing, dirty-page decay and purge, and the chunk registry.
+ *
+ * Every function taking an arena runs with that arena's lock held.
+ *
+ * Descriptor invariant: the head and the tail descriptor of every run (free,
+ * slab or large) are exact; slab runs have every descriptor exact.  Interior
+ * descriptors of free and large runs may be stale, but their kind is then
+ * FREE or LARGE_TAIL and their class SHM_NO_CLASS, so neither the free fast
+ * path nor pointer validation can mistake them for a block start.
+ */
+#include "shimmer-internal.h"
+
+#include <string.h>
+
+uint8_t *shm_registry;
+
+#define REGISTRY_SLOTS ((size_t)1 << (SHM_ADDR_BITS - SHM_CHUNK_SHIFT))
+
+bool shm_registry_init(void)
+{
+	shm_registry = shm_os_reserve(REGISTRY_SLOTS);
+	return shm_registry != NULL;
+}
+
+void shm_registry_set(const void *addr, unsigned kind)
+{
+	__atomic_store_n(&shm_registry[(uintptr_t)addr >> SHM_CHUNK_SHIFT],
+			 (uint8_t)kind, __ATOMIC_RELEASE);
+}
+
+uint32_t shm_now_ms(void)
+{
+	return (uint32_t)shm_os_monotonic_ms();
+}
+
+/* ---- Free-run index ------------------------------------------------------ */
+
+static shm_chunk_t *page_chunk(shm_page_t *pg)
+{
+	return shm_chunk_of(pg);
+}
+
+static size_t page_idx(shm_page_t *pg)
+{
+	return (size_t)(pg - page_chunk(pg)->pages);
+}
+
+static void index_insert(shm_arena_t *arena, shm_page_t *head)
+{
+	uint32_t n = head->npages;
+
+	head->prev = NULL;
+	head->next = arena->runs[n];
+	if (head->next)
+		head->next->prev = head;
+	arena->runs[n] = head;
+	arena->nonempty[n >> 6] |= 1ull << (n & 63);
+}
+
+static void index_remove(shm_arena_t *arena, shm_page_t *head)
+{
+	uint32_t n = head->npages;
+
+	if (head->prev)
+		head->prev->next = head->next;
+	else
+		arena->runs[n] = head->next;
+	if (head->next)
+		head->next->prev = head->prev;
+	if (arena->runs[n] == NULL)
+		arena->nonempty[n >> 6] &= ~(1ull << (n & 63));
+}
+
+/* Smallest run length >= n that has a free run, or 0. */
+static uint32_t index_fit(shm_arena_t *arena, size_t n)
+{
+	size_t w = n >> 6;
+	uint64_t bits = arena->nonempty[w] & (~0ull << (n & 63));
+
+	for (;;) {
+		if (bits)
+			return (uint32_t)((w << 6) + (size_t)__builtin_ctzll(bits));
+		if (++w > SHM_RUN_WORDS)
+			return 0;
+		bits = arena->nonempty[w];
+	}
+}
+
+/* Describe pages [idx, idx+n) as one free run and index it. */
+static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+			  size_t n, uint8_t dirty, uint32_t stamp)
+{
+	shm_page_t *head = &chunk->pages[idx];
+	shm_page_t *tail = &chunk->pages[idx + n - 1];
+
+	head->kind = SHM_PAGE_FREE;
+	head->cls = SHM_NO_CLASS;
+	head->npages = (uint32_t)n;
+	head->dirty = dirty;
+	head->stamp = stamp;
+	tail->kind = SHM_PAGE_FREE;
+	tail->cls = SHM_NO_CLASS;
+	tail->npages = (uint32_t)n;
+	index_insert(arena, head);
+	if (dirty)
+		arena->dirty_pages += n;
+}
+
+static void run_unmake_free(shm_arena_t *arena, shm_page_t *head)
+{
+	index_remove(arena, head);
+	if (head->dirty)
+		arena->dirty_pages -= head->npages;
+}
+
+/* ---- Chunks -------------------------------------------------------------- */
+
+static void *chunk_map(void)
+{
+	void *p = NULL;
+
+	if (shm_opt.dss == SHM_DSS_PRIMARY)
+		p = shm_os_dss_alloc(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+	if (p == NULL)
+		p = shm_os_map_aligned(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+	if (p == NULL && shm_opt.dss == SHM_DSS_SECONDARY)
+		p = shm_os_dss_alloc(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+	return p;
+}
+
+shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
+{
+	shm_chunk_t *chunk = chunk_map();
+
+	if (chunk == NULL)
+		return NULL;
+	chunk->arena = arena;
+	chunk->from_dss = shm_os_dss_owns(chunk);
+	for (size_t i = 0; i < SHM_CHUNK_PAGES; i++) {
+		chunk->pages[i].kind = i < SHM_HEADER_PAGES ? SHM_PAGE_HEADER
+							    : SHM_PAGE_FREE;
+		chunk->pages[i].cls = SHM_NO_CLASS;
+	}
+	chunk->free_pages = SHM_RUN_MAX_PAGES;
+	chunk->prev = NULL;
+	chunk->next = arena->chunks;
+	if (chunk->next)
+		chunk->next->prev = chunk;
+	arena->chunks = chunk;
+	arena->nchunks++;
+	arena->nempty++;
+	run_make_free(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES, 0, 0);
+	shm_registry_set(chunk, SHM_REG_CHUNK);
+	return chunk;
+}
+
+/* An entirely free chunk beyond the retained bound goes back to the OS.
+ * brk memory cannot be unmapped in the middle, so it is purged instead. */
+static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
+{
+	shm_page_t *run = &chunk->pages[SHM_HEADER_PAGES];
+
+	if (chunk->from_dss) {
+		if (run->dirty) {
+			shm_os_purge(shm_page_addr(chunk, SHM_HEADER_PAGES),
+				     SHM_RUN_MAX_PAGES << SHM_PAGE_SHIFT);
+			arena->dirty_pages -= SHM_RUN_MAX_PAGES;
+			run->dirty = 0;
+		}
+		return;
+	}
+	run_unmake_free(arena, run);
+	if (chunk->prev)
+		chunk->prev->next = chunk->next;
+	else
+		arena->chunks = chunk->next;
+	if (chunk->next)
+		chunk->next->prev = chunk->prev;
+	arena->nchunks--;
+	arena->nempty--;
+	shm_registry_set(chunk, SHM_REG_NONE);
+	shm_os_unmap(chunk, SHM_CHUNK_SIZE);
+}
+
+/* ---- Runs ------------------------------------------------------------------ */
+
+/*
+ * Take npages pages starting at a multiple of align_pages pages from the
+ * best-fitting free run (the most recently freed among equals, whose pages
+ * are likely still in cache and resident), or from a new chunk.  *zeroed
+ * tells whether the pages are known to read as zero.
+ */
+void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
+		    bool *zeroed)
+{
+	size_t need = npages + align_pages - 1;
+	uint32_t fit;
+
+	if (need > SHM_RUN_MAX_PAGES)
+		return NULL;
+	fit = index_fit(arena, need);
+	if (fit == 0) {
+		if (shm_chunk_new(arena) == NULL)
+			return NULL;
+		fit = index_fit(arena, need);
+	}
+
+	shm_page_t *head = arena->runs[fit];
+	shm_chunk_t *chunk = page_chunk(head);
+	size_t idx = page_idx(head);
+	uint8_t dirty = head->dirty;
+	uint32_t stamp = head->stamp;
+
+	run_unmake_free(arena, head);
+	if (chunk->free_pages == SHM_RUN_MAX_PAGES)
+		arena->nempty--;
+	chunk->free_pages -= (uint32_t)npages;
+
+	size_t align_bytes = align_pages << SHM_PAGE_SHIFT;
+	uintptr_t addr = shm_align_up((uintptr_t)shm_page_addr(chunk, idx),
+				      align_bytes);
+	size_t start = shm_page_index(chunk, (void *)addr);
+	size_t lead = start - idx, trail = fit - lead - npages;
+
+	if (lead)
+		run_make_free(arena, chunk, idx, lead, dirty, stamp);
+	if (trail)
+		run_make_free(arena, chunk, start + npages, trail, dirty, stamp);
+	*zeroed = !dirty;
+	return (void *)addr;
+}
+
+/* Return pages [idx, idx+npages) to the free-run index, joined with free
+ * neighbours so that large requests find room again. */
+void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		  size_t npages)
+{
+	size_t end = idx + npages;
+
+	chunk->free_pages += (uint32_t)npages;
+	if (idx > SHM_HEADER_PAGES &&
+	    chunk->pages[idx - 1].kind == SHM_PAGE_FREE) {
+		size_t n = chunk->pages[idx - 1].npages;
+		shm_page_t *prev = &chunk->pages[idx - n];
+		run_unmake_free(arena, prev);
+		idx -= n;
+	}
+	if (end < SHM_CHUNK_PAGES && chunk->pages[end].kind == SHM_PAGE_FREE) {
+		shm_page_t *next = &chunk->pages[end];
+		end += next->npages;
+		run_unmake_free(arena, next);
+	}
+
+	uint32_t now = shm_now_ms();
+	run_make_free(arena, chunk, idx, end - idx, 1, now);
+
+	if (chunk->free_pages == SHM_RUN_MAX_PAGES) {
+		arena->nempty++;
+		if (arena->nempty > shm_opt.retain_chunks) {
+			chunk_release(arena, chunk);
+			return;
+		}
+	}
+	if (shm_opt.decay_ms == 0 ||
+	    (uint32_t)(now - arena->last_purge) >= shm_opt.decay_ms / 8 + 1)
+		shm_arena_decay(arena, false, NULL);
+}
+
+/* Extend a large block in place into the free run right after it. */
+bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		  size_t npages, size_t new_npages)
+{
+	size_t end = idx + npages, more = new_npages - npages;
+
+	if (end >= SHM_CHUNK_PAGES)
+		return false;
+	shm_page_t *next = &chunk->pages[end];
+	if (next->kind != SHM_PAGE_FREE || next->npages < more)
+		return false;
+
+	size_t rest = next->npages - more;
+	uint8_t dirty = next->dirty;
+	uint32_t stamp = next->stamp;
+
+	run_unmake_free(arena, next);
+	if (rest)
+		run_make_free(arena, chunk, end + more, rest, dirty, stamp);
+	chunk->free_pages -= (uint32_t)more;
+	return true;
+}
+
+void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		    size_t npages, size_t new_npages)
+{
+	shm_run_free(arena, chunk, idx + new_npages, npages - new_npages);
+}
+
+/* ---- Decay and purge --------------------------------------------------------- */
+
+/*
+ * Purge free runs that have stayed dirty for the decay time (or all of
+ * them), and unmap chunks that became entirely free beyond the retained
+ * bound.  Runs freed a moment ago are kept: they are the ones most likely
+ * reused, and faulting pages back in costs far more than keeping them.
+ */
+void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
+{
+	uint32_t now = shm_now_ms();
+
+	arena->last_purge = now;
+	if (arena->dirty_pages == 0)
+		return;
+	for (size_t w = 0; w <= SHM_RUN_WORDS; w++) {
+		uint64_t bits = arena->nonempty[w];
+		while (bits) {
+			size_t n = (w << 6) + (size_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			for (shm_page_t *run = arena->runs[n]; run;
+			     run = run->next) {
+				if (!run->dirty)
+					continue;
+				if (!all && (uint32_t)(now - run->stamp) <
+						    shm_opt.decay_ms)
+					continue;
+				shm_os_purge(shm_page_addr(page_chunk(run),
+							   page_idx(run)),
+					     n << SHM_PAGE_SHIFT);
+				run->dirty = 0;
+				arena->dirty_pages -= n;
+				if (released)
+					*released = true;
+			}
+		}
+	}
+}

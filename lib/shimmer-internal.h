@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shimmer-internal.h - the map of Shimmer's structures, locks and layers.
+ *
+ * LAYERS (requests flow down only)
+ *   api.c       exported entry points, argument checks, errno
+ *   tcache.[ch] per-thread caches; malloc/free fast paths (static inline)
+ *   arena.c     arenas: per-class bins of slabs, large page runs
+ *   huge.c      blocks above SHM_LARGE_MAX, mapped one by one
+ *   page.c      chunks, page descriptors, free-run index, purge, registry
+ *   base.c      internal metadata memory (arenas, caches, tables)
+ *   os.c        every system call the allocator makes
+ *   options.c, stats.c, check.c, init.c: options, counters, diagnostics,
+ *   start-up / fork / thread exit.
+ *
+ * MEMORY
+ *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
+ *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena + one shm_page_t
+ *   per page); the remaining pages are handed out as runs.  A run is either
+ *   free (in its arena's free-run index), a slab (cut into objects of one
+ *   size class) or a large block.  For any address p inside a chunk,
+ *   p & ~SHM_CHUNK_MASK is the header and (p - chunk) >> SHM_PAGE_SHIFT the
+ *   page descriptor: no metadata sits next to user memory.
+ *   The registry (page.c) holds one byte per chunk-sized slot of the 47-bit
+ *   address space and says whether a slot is an arena chunk or the start of a
+ *   huge block; nothing is read from a pointer's metadata before that.
+ *
+ * FREE BLOCKS
+ *   A free small object holds a shm_link_t: the encoded pointer to the next
+ *   free object and a copy of the process secret.  The secret marks the
+ *   object as free (a second free of it is a double free); the encoding
+ *   (next ^ secret ^ address) keeps a forged link from steering the allocator.
+ *
+ * SYNCHRONIZATION
+ *   - shm_arena_t.lock guards everything in the arena: its bins, slabs, the
+ *     page descriptors of its chunks, its free-run index and counters.
+ *   - shm_huge_lock (huge.c) guards the huge-block table.
+ *   - shm_base_lock (base.c) guards the metadata bump allocator.
+ *   - shm_tcache_list_lock (tcache.c) guards the list of live caches.
+ *   - shm_dss_lock (os.c) guards brk.
+ *   Lock order: tcache list -> arena (one at a time) -> huge -> base -> dss.
+ *   A thread cache is touched only by its thread (and by a fork child after
+ *   the other threads are gone), so the fast paths take no lock and no atomic.
+ *   Every lock is taken before fork() and released (parent) or re-created
+ *   (child) after it.
+ */
+#ifndef SHIMMER_INTERNAL_H
+#define SHIMMER_INTERNAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shimmer.h"
+
+#define SHM_EXPORT __attribute__((visibility("default")))
+#define SHM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SHM_COLD __attribute__((noinline, cold))
+#define SHM_NORETURN __attribute__((noreturn))
+
+/* ---- Geometry ----------------------------------------------------------- */
+
+#define SHM_PAGE_SHIFT 12
+#define SHM_PAGE_SIZE ((size_t)1 << SHM_PAGE_SHIFT)
+#define SHM_PAGE_MASK (SHM_PAGE_SIZE - 1)
+#define SHM_CHUNK_SHIFT 22
+#define SHM_CHUNK_SIZE ((size_t)1 << SHM_CHUNK_SHIFT)
+#define SHM_CHUNK_MASK (SHM_CHUNK_SIZE - 1)
+#define SHM_CHUNK_PAGES (SHM_CHUNK_SIZE >> SHM_PAGE_SHIFT)
+#define SHM_ADDR_BITS 47
+
+#define SHM_MIN_ALIGN 16
+#define SHM_SMALL_MAX ((size_t)16384)
+#define SHM_LARGE_MAX ((size_t)2 << 20)
+/* Sizes above this can never be satisfied; keeping them below PTRDIFF_MAX
+ * also keeps every rounding computation below free of overflow. */
+#define SHM_SIZE_MAX ((size_t)1 << 46)
+
+static inline size_t shm_align_up(size_t n, size_t align)
+{
+	return (n + align - 1) & ~(align - 1);
+}
+
+/* ---- Page descriptors and chunks ---------------------------------------- */
+
+enum shm_page_kind {
+	SHM_PAGE_HEADER = 0,	/* holds the chunk header itself */
+	SHM_PAGE_FREE,		/* part of a free run */
+	SHM_PAGE_SLAB,		/* part of a slab */
+	SHM_PAGE_LARGE,		/* first page of a large block */
+	SHM_PAGE_LARGE_TAIL,	/* later page of a large block */
+};
+
+/* Class value of every page that is not part of a slab: the free fast path
+ * sends anything with it to the slow path. */
+#define SHM_NO_CLASS 0xff
+
+typedef struct shm_page {
+	/* Links in the arena's free-run index (free run heads) or in a bin's
+	 * list of slabs with free objects (slab heads). */
+	struct shm_page *next, *prev;
+	void *free;		/* slab head: encoded list of free objects */
+	uint32_t npages;	/* run head (and free-run tail): run length */
+	uint16_t back;		/* slab page: distance to the slab's head page */
+	uint16_t nfree;		/* slab head: objects on the free list + fresh */
+	uint16_t fresh;		/* slab head: first never-used object index */
+	uint8_t kind;		/* enum shm_page_kind */
+	uint8_t cls;		/* slab pages: size class; else SHM_NO_CLASS */
+	uint8_t dirty;		/* free run head: pages may hold data */
+	uint8_t listed;		/* slab head: on its bin's list */
+	uint32_t stamp;		/* free run head: time freed (ms, wraps) */
+} shm_page_t;
+
+struct shm_arena;
+
+typedef struct shm_chunk {
+	struct shm_arena *arena;
+	struct shm_chunk *next, *prev;	/* the arena's chunks */
+	uint32_t free_pages;		/* pages in free runs */
+	uint8_t from_dss;		/* came from brk: never unmapped */
+	shm_page_t pages[SHM_CHUNK_PAGES];
+} shm_chunk_t;
+
+#define SHM_HEADER_PAGES \
+	((sizeof(shm_chunk_t) + SHM_PAGE_SIZE - 1) >> SHM_PAGE_SHIFT)
+#define SHM_RUN_MAX_PAGES (SHM_CHUNK_PAGES - SHM_HEADER_PAGES)
+
+static inline shm_chunk_t *shm_chunk_of(const void *p)
+{
+	return (shm_chunk_t *)((uintptr_t)p & ~(uintptr_t)SHM_CHUNK_MASK);
+}
+
+static inline size_t shm_page_index(const shm_chunk_t *chunk, const void *p)
+{
+	return ((uintptr_t)p - (uintptr_t)chunk) >> SHM_PAGE_SHIFT;
+}
+
+static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
+{
+	return (char *)chunk + (idx << SHM_PAGE_SHIFT);
+}
+
+/* ---- Registry (page.c) -------------------------------------------------- */
+
+enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
+
+extern uint8_t *shm_registry;
+
+/* What the slot of address a holds; valid once the allocator is started. */
+static inline unsigned shm_registry_kind(uintptr_t a)
+{
+	if (SHM_UNLIKELY(a >> SHM_ADDR_BITS))
+		return SHM_REG_NONE;
+	return shm_registry[a >> SHM_CHUNK_SHIFT];
+}
+
+/* ---- Free-object links -------------------------------------------------- */
+
+typedef struct shm_link {
+	uintptr_t next;		/* encoded: see shm_link_encode */
+	uintptr_t key;		/* shm_secret while the object is free */
+} shm_link_t;
+
+extern uintptr_t shm_secret;
+
+static inline uintptr_t shm_link_encode(const void *slot, const void *next)
+{
+	return (uintptr_t)next ^ shm_secret ^ ((uintptr_t)slot >> 4);
+}
+
+static inline void *shm_link_decode(const void *slot, uintptr_t enc)
+{
+	return (void *)(enc ^ shm_secret ^ ((uintptr_t)slot >> 4));
+}
+
+/* ---- The hand-over between thread cache and central heap ---------------- */
+
+/*
+ * shm_cache_bin_t is the one type through which a thread cache and the
+ * arenas exchange objects: a LIFO list of free objects of one size class,
+ * linked through shm_link_t and counted.  The arena fills a bin
+ * (shm_arena_fill) and takes objects back from a detached list
+ * (shm_arena_flush); neither side looks at the other's structures.
+ */
+typedef struct shm_cache_bin {
+	void *head;
+	uint32_t count;
+	uint32_t max;
+} shm_cache_bin_t;
+
+/* ---- Size classes (sizeclass.c) ----------------------------------------- */
+
+#include "sizeclass.h"
+
+/* ---- Arenas (arena.c) --------------------------------------------------- */
+
+typedef struct shm_bin {
+	shm_page_t *slabs;		/* slabs with free objects (heads) */
+	size_t nslabs;			/* slabs in use, full or not */
+	size_t nmalloc, nfree;		/* objects out of / back into slabs */
+} shm_bin_t;
+
+#define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)
+
+typedef struct shm_arena {
+	pthread_mutex_t lock;
+	unsigned index;
+	shm_chunk_t *chunks;		/* every chunk of the arena */
+	size_t nchunks, nempty;		/* chunks, of which entirely free */
+	/* Free-run index: runs[n] lists free runs of exactly n pages, most
+	 * recently freed first; nonempty has bit n set when runs[n] isn't. */
+	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
+	uint64_t nonempty[SHM_RUN_WORDS + 1];
+	size_t dirty_pages;
+	uint32_t last_purge;		/* ms stamp of the last decay pass */
+	shm_bin_t bins[SHM_NCLASSES];
+	size_t large_allocated;		/* bytes in large blocks */
+	size_t nmalloc_large, nfree_large;
+	size_t active_pages;		/* pages in slabs and large blocks */
+} shm_arena_t;
+
+extern shm_arena_t **shm_arenas;
+extern unsigned shm_narenas;
+
+shm_arena_t *shm_arena_get(unsigned index);
+shm_arena_t *shm_arena_choose(void);
+void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
+		    unsigned n);
+void shm_arena_flush(void *list, unsigned cls);
+void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls);
+void shm_arena_free_small(void *p);
+void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
+			    bool zero);
+void shm_arena_free_large(void *p, const char *func);
+bool shm_arena_resize_large(void *p, size_t size);
+size_t shm_arena_large_size(const void *p, const char *func);
+void shm_arena_purge_all(shm_arena_t *arena, bool *released);
+bool shm_arenas_init(void);
+void shm_arena_prefork(void);
+void shm_arena_postfork(bool child);
+
+/* ---- Page manager (page.c) ---------------------------------------------- */
+
+shm_chunk_t *shm_chunk_new(shm_arena_t *arena);
+void shm_chunk_delete(shm_chunk_t *chunk);
+void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
+		    bool *zeroed);
+void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		  size_t npages);
+bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		  size_t npages, size_t new_npages);
+void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		    size_t npages, size_t new_npages);
+void shm_arena_decay(shm_arena_t *arena, bool all, bool *released);
+void shm_registry_set(const void *addr, unsigned kind);
+bool shm_registry_init(void);
+uint32_t shm_now_ms(void);
+
+/* ---- Huge blocks (huge.c) ----------------------------------------------- */
+
+void *shm_huge_alloc(size_t size, size_t align, bool zero);
+void shm_huge_free(void *p, const char *func);
+size_t shm_huge_size(const void *p, const char *func);
+void *shm_huge_realloc(void *p, size_t size);
+void shm_huge_totals(size_t *bytes, size_t *count);
+void shm_huge_prefork(void);
+void shm_huge_postfork(bool child);
+
+/* ---- Base metadata memory (base.c) -------------------------------------- */
+
+void *shm_base_alloc(size_t size);
+size_t shm_base_mapped(void);
+void shm_base_prefork(void);
+void shm_base_postfork(bool child);
+
+/* ---- OS interface (os.c) ------------------------------------------------ */
+
+void *shm_os_map(size_t size);
+void *shm_os_map_aligned(size_t size, size_t align);
+void *shm_os_reserve(size_t size);
+void shm_os_unmap(void *addr, size_t size);
+void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align);
+void shm_os_purge(void *addr, size_t size);
+void *shm_os_dss_alloc(size_t size, size_t align);
+bool shm_os_dss_owns(const void *addr);
+void shm_os_write(int fd, const char *buf, size_t len);
+void shm_os_random(void *buf, size_t len);
+unsigned shm_os_ncpus(void);
+uint64_t shm_os_monotonic_ms(void);
+const char *shm_os_getenv(const char *name);
+void shm_os_dss_prefork(void);
+void shm_os_dss_postfork(bool child);
+void shm_lock_init(pthread_mutex_t *lock);
+
+/* ---- Options (options.c) ------------------------------------------------ */
+
+enum shm_dss_mode { SHM_DSS_DISABLED, SHM_DSS_PRIMARY, SHM_DSS_SECONDARY };
+enum shm_stats_format { SHM_STATS_TEXT, SHM_STATS_JSON };
+
+typedef struct shm_options {
+	unsigned narenas;
+	bool tcache;
+	uint32_t decay_ms;
+	unsigned retain_chunks;
+	unsigned dss;
+	bool stats_print;
+	unsigned stats_format;
+} shm_options_t;
+
+extern shm_options_t shm_opt;
+void shm_options_init(const char *text);
+
+/* ---- Statistics (stats.c) ----------------------------------------------- */
+
+void shm_stats_collect(struct shimmer_stats *out);
+void shm_stats_exit_report(void);
+
+/* ---- Diagnostics (check.c) ---------------------------------------------- */
+
+SHM_NORETURN void shm_fatal(const char *func, const void *p,
+			    const char *problem, unsigned cls);
+void shm_warn(const char *fmt_a, const char *b, const char *c);
+size_t shm_fmt_u64(char *buf, uint64_t v);
+size_t shm_fmt_hex(char *buf, uint64_t v);
+
+/* ---- Start-up (init.c) -------------------------------------------------- */
+
+extern volatile int shm_started;
+void shm_start_slow(void);
+
+static inline void shm_start(void)
+{
+	if (SHM_UNLIKELY(!shm_started))
+		shm_start_slow();
+}
+
+#endif /* SHIMMER_INTERNAL_H */

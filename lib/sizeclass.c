@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sizeclass.c - the size-class table, its lookup index and slab geometry.
+ */
+#include "shimmer-internal.h"
+
+shm_class_info_t shm_classes[SHM_NCLASSES];
+uint8_t shm_class_index[(16384 >> 4) + 1];
+
+/* Slabs are sized so that the tail left over after the last object wastes
+ * at most 1/16 of the slab, with at least 8 objects in small classes and
+ * slabs of at most 64 KiB. */
+static uint32_t sizeclass_slab_pages(uint32_t size)
+{
+	uint32_t best = 1;
+	uint32_t best_waste = UINT32_MAX;
+
+	for (uint32_t np = 1; np <= 16; np++) {
+		uint32_t bytes = np << SHM_PAGE_SHIFT;
+		uint32_t n = bytes / size;
+		uint32_t waste = bytes - n * size;
+
+		if (n < 8 && np < 16)
+			continue;
+		if (waste * 16 <= bytes)
+			return np;
+		/* Per-mille of the slab wasted, to compare slab sizes. */
+		if (waste * 1000 / bytes < best_waste) {
+			best_waste = waste * 1000 / bytes;
+			best = np;
+		}
+	}
+	return best;
+}
+
+/* How many objects of a class a thread cache keeps: enough to amortise the
+ * arena lock over many operations, few enough that an idle thread does not
+ * pin much memory (about 64 KiB per class for mid sizes). */
+static uint32_t sizeclass_tcache_max(uint32_t size)
+{
+	uint32_t n = (64u << 10) / size;
+
+	if (n > 256)
+		n = 256;
+	if (n < 8)
+		n = 8;
+	return n;
+}
+
+void shm_sizeclass_init(void)
+{
+	unsigned cls = 0;
+
+	for (uint32_t size = 16; size <= 128; size += 16)
+		shm_classes[cls++].size = size;
+	for (uint32_t base = 128; base < 16384; base *= 2)
+		for (uint32_t step = 1; step <= 4; step++)
+			shm_classes[cls++].size = base + step * (base / 4);
+
+	for (cls = 0; cls < SHM_NCLASSES; cls++) {
+		shm_class_info_t *c = &shm_classes[cls];
+
+		c->npages = sizeclass_slab_pages(c->size);
+		c->nobjs = (c->npages << SHM_PAGE_SHIFT) / c->size;
+		c->recip = (uint32_t)(((1ull << 32) + c->size - 1) / c->size);
+		c->tcache_max = sizeclass_tcache_max(c->size);
+	}
+
+	cls = 0;
+	for (size_t i = 0; i <= (16384 >> 4); i++) {
+		while (shm_classes[cls].size < (i << 4))
+			cls++;
+		shm_class_index[i] = (uint8_t)cls;
+	}
+}

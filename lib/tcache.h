@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcache.h - per-thread caches and the malloc/free fast paths.
+ */
+#ifndef SHIMMER_TCACHE_H
+#define SHIMMER_TCACHE_H
+
+#include "shimmer-internal.h"
+
+typedef struct shm_tcache {
+	shm_cache_bin_t bins[SHM_NCLASSES];
+	shm_arena_t *arena;		/* where refills come from */
+	struct shm_tcache *next, *prev;	/* live caches, or the free list */
+} shm_tcache_t;
+
+/* The thread's cache, or NULL: before start-up, while the cache is being
+ * made, and after the thread's cache was flushed at exit. */
+extern __thread shm_tcache_t *shm_tls_cache
+	__attribute__((tls_model("initial-exec")));
+
+void *shm_malloc_slow(size_t size);
+void *shm_route_alloc(size_t size, size_t align, bool zero);
+size_t shm_route_usable(size_t size, size_t align);
+void shm_free_slow(void *p);
+shm_tcache_t *shm_tcache_get(void);
+void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
+void shm_tcache_flush_all(shm_tcache_t *tc);
+size_t shm_tcache_cached_bytes(void);
+void shm_tcache_init(void);
+void shm_tcache_prefork(void);
+void shm_tcache_postfork(bool child);
+
+/* Pop an object; NULL when the bin is empty or its head link is corrupt
+ * (the slow path tells the two apart). */
+static inline void *shm_cache_bin_pop(shm_cache_bin_t *bin)
+{
+	shm_link_t *obj = bin->head;
+
+	if (SHM_UNLIKELY(obj == NULL))
+		return NULL;
+	void *next = shm_link_decode(obj, obj->next);
+	if (SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
+		return NULL;
+	bin->head = next;
+	bin->count--;
+	obj->key = 0;
+	return obj;
+}
+
+static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
+{
+	shm_link_t *obj = p;
+
+	obj->next = shm_link_encode(obj, bin->head);
+	obj->key = shm_secret;
+	bin->head = obj;
+	bin->count++;
+}
+
+/*
+ * The malloc fast path.  Contract: it serves a request only when the size
+ * is small (<= SHM_SMALL_MAX), the thread has a cache, and the cache's bin
+ * for the size class is not empty; the object is popped from the bin and
+ * its free marker cleared.  Everything else - start-up, the first call of a
+ * thread, an empty bin, large and huge sizes, impossible sizes - goes to
+ * shm_malloc_slow.  No lock, no atomic, no system call.
+ */
+static inline void *shm_malloc_fast(size_t size)
+{
+	shm_tcache_t *tc = shm_tls_cache;
+
+	if (SHM_LIKELY(size <= SHM_SMALL_MAX && tc != NULL)) {
+		void *p = shm_cache_bin_pop(&tc->bins[shm_size_class(size)]);
+		if (SHM_LIKELY(p != NULL))
+			return p;
+	}
+	return shm_malloc_slow(size);
+}
+
+/*
+ * The free fast path.  Contract: it handles p only when the thread has a
+ * cache, the registry says p lies in one of our chunks, p's page is part of
+ * a slab, p is exactly the start of an object, the object is not already
+ * marked free, and the bin has room; the object is then marked free and
+ * pushed.  Everything else - NULL, large and huge blocks, invalid and double
+ * frees (diagnosed there), a full bin - goes to shm_free_slow.
+ */
+static inline void shm_free_fast(void *p)
+{
+	shm_tcache_t *tc = shm_tls_cache;
+	uintptr_t a = (uintptr_t)p;
+
+	if (SHM_LIKELY(tc != NULL && shm_registry_kind(a) == SHM_REG_CHUNK)) {
+		shm_chunk_t *chunk = shm_chunk_of(p);
+		size_t idx = shm_page_index(chunk, p);
+		const shm_page_t *pg = &chunk->pages[idx];
+		unsigned cls = pg->cls;
+		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
+		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
+			       shm_class_is_object(cls, off) &&
+			       ((shm_link_t *)p)->key != shm_secret)) {
+			shm_cache_bin_t *bin = &tc->bins[cls];
+			if (SHM_LIKELY(bin->count < bin->max)) {
+				shm_cache_bin_push(bin, p);
+				return;
+			}
+		}
+	}
+	shm_free_slow(p);
+}
+
+#endif /* SHIMMER_TCACHE_H */
