@@ -62,7 +62,7 @@ struct shimmer_stats {
 	size_t allocated;	/* bytes in blocks handed to the program */
 	size_t active;		/* bytes in pages holding live blocks */
 	size_t mapped;		/* bytes obtained from the system, still held */
-	size_t resident_hint;	/* mapped minus pages known to be purged */
+	size_t dirty;		/* freed pages not yet given back (purged) */
 	size_t huge;		/* bytes in blocks mapped one by one */
 	size_t nmalloc;		/* allocations served by the central heap */
 	size_t nfree;		/* frees returned to the central heap */

@@ -9,10 +9,12 @@
 #include "shimmer-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,4 +218,30 @@ void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align)
 	munmap((char *)target + newlen,
 	       (uintptr_t)hole + newlen + align - (target + newlen));
 	return p;
+}
+
+/* Resident bytes now (from /proc/self/statm) and at the peak (from
+ * getrusage); 0 where unknown.  Used by the report at exit. */
+void shm_os_rss(size_t *now, size_t *peak)
+{
+	struct rusage ru;
+	char buf[128];
+	int fd;
+
+	*now = *peak = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		*peak = (size_t)ru.ru_maxrss << 10;
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	const char *s = strchr(buf, ' ');
+	size_t pages = 0;
+	for (s = s ? s + 1 : buf; *s >= '0' && *s <= '9'; s++)
+		pages = pages * 10 + (size_t)(*s - '0');
+	*now = pages * (size_t)sysconf(_SC_PAGESIZE);
 }

@@ -288,6 +288,7 @@ void shm_os_purge(void *addr, size_t size);
 void *shm_os_dss_alloc(size_t size, size_t align);
 bool shm_os_dss_owns(const void *addr);
 void shm_os_write(int fd, const char *buf, size_t len);
+void shm_os_rss(size_t *now, size_t *peak);
 void shm_os_random(void *buf, size_t len);
 unsigned shm_os_ncpus(void);
 uint64_t shm_os_monotonic_ms(void);

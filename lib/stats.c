@@ -11,6 +11,7 @@
 
 #include <malloc.h>
 #include <string.h>
+#include <unistd.h>
 
 void shm_stats_collect(struct shimmer_stats *out)
 {
@@ -41,12 +42,11 @@ void shm_stats_collect(struct shimmer_stats *out)
 	shm_huge_totals(&huge_bytes, &huge_count);
 
 	size_t cached = shm_tcache_cached_bytes();
-	size_t free_pages = chunks * SHM_RUN_MAX_PAGES - active_pages;
 	out->allocated = (small_out > cached ? small_out - cached : 0) + large +
 			 huge_bytes;
 	out->active = (active_pages << SHM_PAGE_SHIFT) + huge_bytes;
 	out->mapped = chunks * SHM_CHUNK_SIZE + huge_bytes + shm_base_mapped();
-	out->resident_hint = out->mapped - ((free_pages - dirty) << SHM_PAGE_SHIFT);
+	out->dirty = dirty << SHM_PAGE_SHIFT;
 	out->huge = huge_bytes;
 	out->nmalloc = nmalloc + huge_count;
 	out->nfree = nfree;
@@ -119,19 +119,28 @@ static void stats_report(out_t *o, bool json)
 	struct shimmer_stats st;
 
 	shm_stats_collect(&st);
-	if (json)
+	if (json) {
 		out_str(o, "{\n  \"shimmer\": {\n    \"version\": \"" SHIMMER_VERSION
 			   "\",\n");
-	else
-		out_str(o, "shimmer " SHIMMER_VERSION " statistics\n");
+	} else {
+		out_str(o, "shimmer " SHIMMER_VERSION " statistics of process ");
+		out_u64(o, (uint64_t)getpid());
+		out_str(o, "\n");
+	}
+	if (json)
+		out_field(o, json, "pid", (uint64_t)getpid(), false);
 	out_field(o, json, "allocated", st.allocated, false);
 	out_field(o, json, "active", st.active, false);
-	out_field(o, json, "resident_hint", st.resident_hint, false);
+	out_field(o, json, "dirty", st.dirty, false);
 	out_field(o, json, "mapped", st.mapped, false);
 	out_field(o, json, "huge", st.huge, false);
 	out_field(o, json, "narenas", shm_narenas, false);
 	out_field(o, json, "nmalloc", st.nmalloc, false);
-	out_field(o, json, "nfree", st.nfree, true);
+	out_field(o, json, "nfree", st.nfree, false);
+	size_t rss, peak;
+	shm_os_rss(&rss, &peak);
+	out_field(o, json, "rss", rss, false);
+	out_field(o, json, "peak_rss", peak, true);
 	if (json)
 		out_str(o, "  }\n}\n");
 	out_flush(o);
