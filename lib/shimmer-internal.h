@@ -4,6 +4,8 @@
  *
  * LAYERS (requests flow down only)
  *   api.c       exported entry points, argument checks, errno
+ *   router.c    size/alignment -> small class, large run or huge block;
+ *               the slow paths of malloc and free
  *   tcache.[ch] per-thread caches; malloc/free fast paths (static inline)
  *   arena.c     arenas: per-class bins of slabs, large page runs
  *   huge.c      blocks above SHM_LARGE_MAX, mapped one by one
