@@ -9,6 +9,12 @@
 #include <errno.h>
 #include <string.h>
 
+static SHM_COLD void *malloc_oom(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
 /* One object of class cls: from the thread's cache, refilled from its
  * arena when empty, or straight from an arena where there is no cache. */
 static void *alloc_class(unsigned cls)
@@ -103,12 +109,6 @@ void *shm_malloc_slow(size_t size)
 		return p ? p : malloc_oom();
 	}
 	return shm_route_alloc(size, SHM_MIN_ALIGN, false);
-}
-
-static SHM_COLD void *malloc_oom(void)
-{
-	errno = ENOMEM;
-	return NULL;
 }
 
 /* Validate a small object that the fast path did not take, then cache it
