@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-page.c - the page manager seen from inside: large runs come from the
+ * best-fitting free run, freed runs coalesce with their neighbours until a
+ * chunk is one free run again, aligned runs are aligned, large blocks grow
+ * and shrink in place, and the registry tells our chunks from other memory.
+ */
+#include "tcache.h"
+#include "../tap.h"
+
+#include <string.h>
+
+#define PG SHM_PAGE_SIZE
+
+static shm_page_t *head_of(void *p)
+{
+	shm_chunk_t *chunk = shm_chunk_of(p);
+
+	return &chunk->pages[shm_page_index(chunk, p)];
+}
+
+int main(void)
+{
+	int on_stack;
+	shm_start();
+	/* An arena no thread of this test was given. */
+	shm_arena_t *arena = shm_arena_get(shm_narenas - 1);
+
+	void *run[10];
+	for (int i = 0; i < 10; i++)
+		run[i] = shm_arena_alloc_large(arena, 5 * PG, PG, false);
+	shm_chunk_t *chunk = shm_chunk_of(run[0]);
+	int contiguous = 1;
+	for (int i = 1; i < 10; i++)
+		contiguous &= (char *)run[i] == (char *)run[i - 1] + 5 * PG;
+	ok(contiguous, "runs from a fresh chunk are carved in order");
+	is(head_of(run[3])->kind, SHM_PAGE_LARGE, "a large block's head page");
+	is(head_of(run[3])->npages, 5, "records its length");
+	is(chunk->free_pages, SHM_RUN_MAX_PAGES - 50, "the chunk counts its free pages");
+
+	/* Holes of 5 pages at 1, 3 and 5; then join 3 with 2 into 10 pages. */
+	shm_arena_free_large(run[1], "test");
+	shm_arena_free_large(run[3], "test");
+	shm_arena_free_large(run[5], "test");
+	shm_arena_free_large(run[2], "test");
+	is(head_of(run[1])->kind, SHM_PAGE_FREE, "a freed run is free");
+	is(head_of(run[1])->npages, 15, "and coalesced with free neighbours");
+
+	void *fit = shm_arena_alloc_large(arena, 4 * PG, PG, false);
+	ok(fit == run[5], "best fit takes the 5-page hole for 4 pages");
+	void *big = shm_arena_alloc_large(arena, 12 * PG, PG, false);
+	ok(big == run[1], "and the 15-page run for 12 pages");
+
+	ok(shm_arena_resize_large(big, 15 * PG), "a block grows into free pages after it");
+	is(head_of(big)->npages, 15, "its head then records 15 pages");
+	ok(!shm_arena_resize_large(big, 16 * PG), "but not over a live neighbour");
+	ok(shm_arena_resize_large(big, 2 * PG), "it shrinks in place");
+	is(head_of((char *)big + 2 * PG)->kind, SHM_PAGE_FREE, "giving its tail back");
+
+	void *al = shm_arena_alloc_large(arena, PG, 64 * PG, false);
+	is((uintptr_t)al % (64 * PG), 0, "an aligned run is aligned");
+
+	shm_arena_free_large(al, "test");
+	shm_arena_free_large(big, "test");
+	shm_arena_free_large(fit, "test");
+	for (int i = 0; i < 10; i++)
+		if (i != 1 && i != 2 && i != 3 && i != 5)
+			shm_arena_free_large(run[i], "test");
+	is(chunk->free_pages, SHM_RUN_MAX_PAGES, "all pages free again");
+	shm_page_t *whole = &chunk->pages[SHM_HEADER_PAGES];
+	ok(whole->kind == SHM_PAGE_FREE && whole->npages == SHM_RUN_MAX_PAGES,
+	   "and coalesced into one run");
+
+	void *small = shm_malloc_fast(100);
+	void *huge = shm_route_alloc(8 << 20, SHM_MIN_ALIGN, false);
+	is(shm_registry_kind((uintptr_t)small), SHM_REG_CHUNK, "registry: a small block is in a chunk");
+	is(shm_registry_kind((uintptr_t)huge), SHM_REG_HUGE, "registry: a huge block is marked");
+	is(shm_registry_kind((uintptr_t)&on_stack), SHM_REG_NONE, "registry: the stack is not ours");
+	is(shm_registry_kind(UINTPTR_MAX - 4096), SHM_REG_NONE, "registry: nor a kernel address");
+	shm_free_fast(huge);
+	is(shm_registry_kind((uintptr_t)huge), SHM_REG_NONE, "registry: a freed huge block is forgotten");
+	shm_free_fast(small);
+	return done_testing();
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-sizeclass.c - the size-class table: every small size maps to the
+ * smallest class that holds it, no class wastes more than a quarter of a
+ * request, slabs are laid out as the rest of the allocator assumes, and the
+ * reciprocal that turns a slab offset into an object index is exact.
+ */
+#include "shimmer-internal.h"
+#include "../tap.h"
+
+int main(void)
+{
+	shm_start();
+
+	is(shm_classes[0].size, 16, "the smallest class is 16 bytes");
+	is(shm_classes[SHM_NCLASSES - 1].size, SHM_SMALL_MAX,
+	   "the largest class is SHM_SMALL_MAX");
+
+	int ascending = 1, aligned = 1;
+	for (unsigned c = 1; c < SHM_NCLASSES; c++) {
+		ascending &= shm_classes[c].size > shm_classes[c - 1].size;
+		aligned &= shm_classes[c].size % SHM_MIN_ALIGN == 0;
+	}
+	ok(ascending, "class sizes strictly increase");
+	ok(aligned, "every class size is a multiple of 16");
+
+	size_t bad_fit = 0, bad_waste = 0;
+	for (size_t size = 0; size <= SHM_SMALL_MAX; size++) {
+		unsigned c = shm_size_class(size);
+		size_t got = shm_classes[c].size;
+		if (got < size || (c > 0 && shm_classes[c - 1].size >= size))
+			bad_fit++;
+		if (size > 128 && got * 4 > size * 5)
+			bad_waste++;
+	}
+	is(bad_fit, 0, "each size maps to the smallest class that holds it");
+	is(bad_waste, 0, "no class above 128 B wastes more than 25 %%");
+
+	size_t bad_slab = 0, bad_index = 0;
+	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+		const shm_class_info_t *ci = &shm_classes[c];
+		size_t bytes = (size_t)ci->npages << SHM_PAGE_SHIFT;
+		if (ci->nobjs == 0 || ci->nobjs * ci->size > bytes ||
+		    (bytes - ci->nobjs * ci->size) * 8 > bytes ||
+		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0)
+			bad_slab++;
+		for (size_t off = 0; off < bytes + ci->size; off++) {
+			int want = off % ci->size == 0 && off / ci->size < ci->nobjs;
+			if (shm_class_obj_index(c, off) != off / ci->size ||
+			    shm_class_is_object(c, off) != want)
+				bad_index++;
+		}
+	}
+	is(bad_slab, 0, "slabs hold their objects with at most 1/8 left over");
+	is(bad_index, 0, "offset -> object index is exact in every slab");
+	return done_testing();
+}
