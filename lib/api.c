@@ -106,7 +106,7 @@ SHM_EXPORT void *calloc(size_t nmemb, size_t size)
  * for huge blocks (whose pages the kernel moves); otherwise it copies.
  * realloc(p, 0) frees p and returns NULL, as glibc does.
  */
-SHM_EXPORT void *realloc(void *ptr, size_t size)
+static void *resize(void *ptr, size_t size)
 {
 	unsigned cls;
 
@@ -141,13 +141,18 @@ SHM_EXPORT void *realloc(void *ptr, size_t size)
 	return q;
 }
 
+SHM_EXPORT void *realloc(void *ptr, size_t size)
+{
+	return resize(ptr, size);
+}
+
 SHM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
 {
 	size_t total;
 
 	if (mul_overflows(nmemb, size, &total))
 		return api_fail(ENOMEM);
-	return realloc(ptr, total);
+	return resize(ptr, total);
 }
 
 SHM_EXPORT size_t malloc_usable_size(void *ptr)

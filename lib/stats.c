@@ -163,7 +163,10 @@ SHM_EXPORT void shimmer_stats_get(struct shimmer_stats *out)
 
 SHM_EXPORT void malloc_stats(void)
 {
-	shimmer_stats_print(NULL, NULL, NULL);
+	out_t o = { .cb = NULL, .opaque = NULL, .len = 0 };
+
+	shm_start();
+	stats_report(&o, false);
 }
 
 SHM_EXPORT struct mallinfo2 mallinfo2(void)
@@ -172,7 +175,8 @@ SHM_EXPORT struct mallinfo2 mallinfo2(void)
 	struct shimmer_stats st;
 
 	memset(&mi, 0, sizeof(mi));
-	shimmer_stats_get(&st);
+	shm_start();
+	shm_stats_collect(&st);
 	mi.arena = st.mapped - st.huge;
 	mi.hblks = 0;
 	mi.hblkhd = st.huge;
