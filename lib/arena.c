@@ -270,7 +270,7 @@ static shm_page_t *large_head(const void *p, const char *func)
 	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_LARGE)
 		return pg;
 	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_FREE)
-		shm_fatal(func, p, "double free or invalid pointer", SHM_NO_CLASS);
+		shm_fatal(func, p, "double free of", SHM_NO_CLASS);
 	shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
 }
 

@@ -9,7 +9,8 @@
  * slab or large) are exact; slab runs have every descriptor exact.  Interior
  * descriptors of free and large runs may be stale, but their kind is then
  * FREE or LARGE_TAIL and their class SHM_NO_CLASS, so neither the free fast
- * path nor pointer validation can mistake them for a block start.
+ * path nor pointer validation can mistake them for a block start: the head
+ * of a freed block stays FREE when it is coalesced into a neighbour.
  */
 #include "shimmer-internal.h"
 
@@ -240,6 +241,10 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 {
 	size_t end = idx + npages;
 
+	/* The run's own head and tail say FREE even when they end up inside a
+	 * coalesced run, so a second free of the block is recognised. */
+	chunk->pages[idx].kind = SHM_PAGE_FREE;
+	chunk->pages[end - 1].kind = SHM_PAGE_FREE;
 	chunk->free_pages += (uint32_t)npages;
 	if (idx > SHM_HEADER_PAGES &&
 	    chunk->pages[idx - 1].kind == SHM_PAGE_FREE) {

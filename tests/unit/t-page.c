@@ -71,6 +71,17 @@ int main(void)
 	ok(whole->kind == SHM_PAGE_FREE && whole->npages == SHM_RUN_MAX_PAGES,
 	   "and coalesced into one run");
 
+	/* A block freed after its left neighbour is coalesced into it; its
+	 * own head must still read as free, or a second free would pass. */
+	void *left = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *right = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *guard = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	shm_arena_free_large(left, "test");
+	shm_arena_free_large(right, "test");
+	is(head_of(right)->kind, SHM_PAGE_FREE,
+	   "the head of a block coalesced into its left neighbour reads as free");
+	shm_arena_free_large(guard, "test");
+
 	void *small = shm_malloc_fast(100);
 	void *huge = shm_route_alloc(8 << 20, SHM_MIN_ALIGN, false);
 	is(shm_registry_kind((uintptr_t)small), SHM_REG_CHUNK, "registry: a small block is in a chunk");
