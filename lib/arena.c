@@ -53,28 +53,74 @@ static void bin_unlist(shm_bin_t *bin, shm_page_t *slab)
 	slab->listed = 0;
 }
 
+/* Pages of a slab's run: its objects' pages, and a guard page after them
+ * when guard pages are on.  The guard's descriptor is a slab page with no
+ * class, so a pointer into it is never taken for an object. */
+static size_t slab_run_pages(const shm_class_info_t *c)
+{
+	return c->npages + (shm_opt.guard ? 1 : 0);
+}
+
+/* random_slab: the new slab's objects go on its free list in a random
+ * order (Fisher-Yates over the object indexes), so the addresses the
+ * program gets are hard to predict. */
+static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
+			 const shm_class_info_t *c)
+{
+	uint16_t order[(SHM_SLAB_MAX_PAGES << SHM_PAGE_SHIFT) / SHM_MIN_ALIGN];
+	void *head = NULL;
+
+	for (uint32_t i = 0; i < c->nobjs; i++)
+		order[i] = (uint16_t)i;
+	for (uint32_t i = c->nobjs - 1; i > 0; i--) {
+		uint64_t x = arena->random += 0x9e3779b97f4a7c15ull;
+		x = (x ^ (x >> 31)) * 0xbf58476d1ce4e5b9ull;
+		uint32_t j = (uint32_t)((x >> 32) % (i + 1));
+		uint16_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (uint32_t i = 0; i < c->nobjs; i++) {
+		void *obj = base + (size_t)order[i] * c->size;
+		((shm_link_t *)obj)->next = shm_link_encode(obj, head);
+		((shm_link_t *)obj)->key = shm_secret;
+		head = obj;
+	}
+	slab->free = head;
+	slab->fresh = (uint16_t)c->nobjs;
+}
+
 static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
+	size_t run = slab_run_pages(c);
 	bool zeroed;
-	void *base = shm_run_alloc(arena, c->npages, 1, &zeroed);
+	char *base = shm_run_alloc(arena, run, 1, &zeroed);
 
 	if (base == NULL)
 		return NULL;
 	shm_chunk_t *chunk = shm_chunk_of(base);
 	size_t idx = shm_page_index(chunk, base);
-	for (size_t i = 0; i < c->npages; i++) {
+	for (size_t i = 0; i < run; i++) {
 		shm_page_t *pg = &chunk->pages[idx + i];
 		pg->kind = SHM_PAGE_SLAB;
-		pg->cls = (uint8_t)cls;
+		pg->cls = i < c->npages ? (uint8_t)cls : SHM_NO_CLASS;
 		pg->back = (uint16_t)i;
 	}
+	if (run > c->npages)
+		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
+			       SHM_PAGE_SIZE, false);
+	if (SHM_UNLIKELY(shm_debug))
+		shm_debug_slab_init(base, (size_t)c->npages << SHM_PAGE_SHIFT,
+				    zeroed);
 	shm_page_t *slab = &chunk->pages[idx];
 	slab->free = NULL;
 	slab->nfree = (uint16_t)c->nobjs;
 	slab->fresh = 0;
+	if (shm_opt.random_slab)
+		slab_shuffle(arena, slab, base, c);
 	arena->bins[cls].nslabs++;
-	arena->active_pages += c->npages;
+	arena->active_pages += run;
 	bin_list(&arena->bins[cls], slab);
 	return slab;
 }
@@ -84,15 +130,19 @@ static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
 	const shm_class_info_t *c = &shm_classes[cls];
 	shm_chunk_t *chunk = shm_chunk_of(slab);
 	size_t idx = (size_t)(slab - chunk->pages);
+	size_t run = slab_run_pages(c);
 
 	bin_unlist(&arena->bins[cls], slab);
-	for (size_t i = 0; i < c->npages; i++) {
+	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
 		chunk->pages[idx + i].cls = SHM_NO_CLASS;
 	}
+	if (run > c->npages)
+		shm_os_protect(shm_page_addr(chunk, idx + c->npages),
+			       SHM_PAGE_SIZE, true);
 	arena->bins[cls].nslabs--;
-	arena->active_pages -= c->npages;
-	shm_run_free(arena, chunk, idx, c->npages);
+	arena->active_pages -= run;
+	shm_run_free(arena, chunk, idx, run);
 }
 
 static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
@@ -238,19 +288,29 @@ static void large_mark(shm_chunk_t *chunk, size_t idx, size_t npages)
 	}
 }
 
+/* Pages a large block's run spans beyond its usable pages. */
+static size_t large_extra(void)
+{
+	return shm_opt.guard ? 1 : 0;
+}
+
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 			    bool zero)
 {
 	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
 	size_t align_pages = align > SHM_PAGE_SIZE ? align >> SHM_PAGE_SHIFT : 1;
+	size_t run = npages + large_extra();
 	bool zeroed;
 
 	pthread_mutex_lock(&arena->lock);
-	void *p = shm_run_alloc(arena, npages, align_pages, &zeroed);
+	void *p = shm_run_alloc(arena, run, align_pages, &zeroed);
 	if (p) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
-		large_mark(chunk, shm_page_index(chunk, p), npages);
-		arena->active_pages += npages;
+		large_mark(chunk, shm_page_index(chunk, p), run);
+		if (large_extra())
+			shm_os_protect((char *)p + (npages << SHM_PAGE_SHIFT),
+				       SHM_PAGE_SIZE, false);
+		arena->active_pages += run;
 		arena->large_allocated += npages << SHM_PAGE_SHIFT;
 		arena->nmalloc_large++;
 	}
@@ -260,18 +320,21 @@ void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 	return p;
 }
 
-/* The head descriptor of the large block at p, or a diagnostic.  Called
- * with the arena lock held, since descriptors of free runs change under it. */
+/* The head descriptor of the large block at p, or NULL after a diagnostic
+ * (which returns only under on_error:report).  Called with the arena lock
+ * held, since descriptors of free runs change under it. */
 static shm_page_t *large_head(const void *p, const char *func)
 {
 	shm_chunk_t *chunk = shm_chunk_of(p);
 	shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
+	bool page_start = ((uintptr_t)p & SHM_PAGE_MASK) == 0;
 
-	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_LARGE)
+	if (page_start && pg->kind == SHM_PAGE_LARGE)
 		return pg;
-	if (((uintptr_t)p & SHM_PAGE_MASK) == 0 && pg->kind == SHM_PAGE_FREE)
-		shm_fatal(func, p, "double free of", SHM_NO_CLASS);
-	shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
+	shm_report(func, p, page_start && pg->kind == SHM_PAGE_FREE ?
+			    "double free of" : "invalid pointer",
+		   SHM_NO_CLASS);
+	return NULL;
 }
 
 void shm_arena_free_large(void *p, const char *func)
@@ -281,25 +344,33 @@ void shm_arena_free_large(void *p, const char *func)
 
 	pthread_mutex_lock(&arena->lock);
 	shm_page_t *head = large_head(p, func);
-	size_t npages = head->npages;
-	arena->active_pages -= npages;
-	arena->large_allocated -= npages << SHM_PAGE_SHIFT;
-	arena->nfree_large++;
-	shm_run_free(arena, chunk, shm_page_index(chunk, p), npages);
+	if (head) {
+		size_t npages = head->npages;
+		if (large_extra())
+			shm_os_protect((char *)p + ((npages - 1) << SHM_PAGE_SHIFT),
+				       SHM_PAGE_SIZE, true);
+		arena->active_pages -= npages;
+		arena->large_allocated -= (npages - large_extra()) << SHM_PAGE_SHIFT;
+		arena->nfree_large++;
+		shm_run_free(arena, chunk, shm_page_index(chunk, p), npages);
+	}
 	pthread_mutex_unlock(&arena->lock);
 }
 
+/* Usable bytes of the large block at p; 0 after a reported misuse. */
 size_t shm_arena_large_size(const void *p, const char *func)
 {
 	shm_arena_t *arena = shm_chunk_of(p)->arena;
 
 	pthread_mutex_lock(&arena->lock);
-	size_t n = large_head(p, func)->npages;
+	shm_page_t *head = large_head(p, func);
+	size_t n = head ? head->npages - large_extra() : 0;
 	pthread_mutex_unlock(&arena->lock);
 	return n << SHM_PAGE_SHIFT;
 }
 
-/* Grow or shrink a large block where it is; false if it cannot grow. */
+/* Grow or shrink a large block where it is; false if it cannot grow.  The
+ * caller has validated p. */
 bool shm_arena_resize_large(void *p, size_t size)
 {
 	shm_chunk_t *chunk = shm_chunk_of(p);
@@ -308,14 +379,21 @@ bool shm_arena_resize_large(void *p, size_t size)
 	size_t new_npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
 	bool done = true;
 
+	if (large_extra())
+		return false;
 	pthread_mutex_lock(&arena->lock);
-	size_t npages = large_head(p, "realloc")->npages;
-	if (new_npages < npages)
-		shm_run_shrink(arena, chunk, idx, npages, new_npages);
-	else if (new_npages > npages)
-		done = shm_run_grow(arena, chunk, idx, npages, new_npages);
-	if (done && new_npages != npages) {
+	size_t npages = chunk->pages[idx].npages;
+	if (new_npages < npages) {
+		/* The new tail must be exact before the old tail pages are
+		 * freed: their coalescing reads it as the left neighbour. */
 		large_mark(chunk, idx, new_npages);
+		shm_run_shrink(arena, chunk, idx, npages, new_npages);
+	} else if (new_npages > npages) {
+		done = shm_run_grow(arena, chunk, idx, npages, new_npages);
+		if (done)
+			large_mark(chunk, idx, new_npages);
+	}
+	if (done) {
 		arena->active_pages += new_npages - npages;
 		arena->large_allocated += (new_npages - npages) << SHM_PAGE_SHIFT;
 	}
@@ -344,6 +422,7 @@ bool shm_arenas_init(void)
 			return false;
 		shm_lock_init(&arena->lock);
 		arena->index = i;
+		arena->random = shm_secret ^ i;
 		shm_arenas[i] = arena;
 	}
 	return true;

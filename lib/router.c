@@ -63,16 +63,23 @@ static bool route_is_large(size_t size, size_t align)
  */
 void *shm_route_alloc(size_t size, size_t align, bool zero)
 {
+	size_t want = size;
 	void *p;
 
 	shm_start();
 	if (size > SHM_SIZE_MAX || align > SHM_SIZE_MAX)
 		return malloc_oom();
+	if (size == 0)	/* a unique block: at least one byte, one page */
+		size = 1;
+	if (SHM_UNLIKELY(shm_debug))
+		size = shm_debug_pad(size, align);
 	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
 		unsigned cls = route_class(size, align);
 		if (cls < SHM_NCLASSES) {
 			if ((p = alloc_class(cls)) == NULL)
 				return malloc_oom();
+			if (SHM_UNLIKELY(shm_debug))
+				return shm_debug_alloc(p, want, cls, zero);
 			if (zero)
 				memset(p, 0, size);
 			return p;
@@ -81,29 +88,38 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	if (route_is_large(size, align)) {
 		shm_tcache_t *tc = shm_tcache_get();
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
-		p = shm_arena_alloc_large(arena, size, align, zero);
+		p = shm_arena_alloc_large(arena, size, align, zero && !shm_debug);
 	} else {
 		p = shm_huge_alloc(size, align, zero);
 	}
-	return p ? p : malloc_oom();
+	if (p == NULL)
+		return malloc_oom();
+	if (SHM_UNLIKELY(shm_debug))
+		return shm_debug_alloc(p, want, SHM_NO_CLASS, zero);
+	return p;
 }
 
 /* The usable size shm_route_alloc gives a request: what free_sized checks
  * a block against. */
 size_t shm_route_usable(size_t size, size_t align)
 {
-	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
-		unsigned cls = route_class(size, align);
+	size_t routed = size ? size : 1;
+
+	if (SHM_UNLIKELY(shm_debug))
+		routed = shm_debug_pad(routed, align);
+
+	if (routed <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
+		unsigned cls = route_class(routed, align);
 		if (cls < SHM_NCLASSES)
-			return shm_classes[cls].size;
+			return shm_opt.canary ? size : shm_classes[cls].size;
 	}
-	return shm_align_up(size, SHM_PAGE_SIZE);
+	return shm_align_up(routed, SHM_PAGE_SIZE);
 }
 
 /* Small requests that missed the cache, and every other size. */
 void *shm_malloc_slow(size_t size)
 {
-	if (size <= SHM_SMALL_MAX) {
+	if (size <= SHM_SMALL_MAX && !shm_debug) {
 		shm_start();
 		void *p = alloc_class(shm_size_class(size));
 		return p ? p : malloc_oom();
@@ -111,21 +127,82 @@ void *shm_malloc_slow(size_t size)
 	return shm_route_alloc(size, SHM_MIN_ALIGN, false);
 }
 
-/* Validate a small object that the fast path did not take, then cache it
- * (making room in a full bin) or give it straight back to its slab. */
-static void free_small(void *p, shm_chunk_t *chunk, const shm_page_t *pg)
+/* ---- Looking a block up ------------------------------------------------------ */
+
+/*
+ * Whether the small object at offset off of its slab may be handed back:
+ * the start of an object that is not marked free.  A misuse is reported.
+ */
+static bool small_valid(const void *p, size_t off, unsigned cls,
+			const char *func)
 {
-	unsigned cls = pg->cls;
+	if (!shm_class_is_object(cls, off)) {
+		shm_report(func, p, "invalid pointer (not the start of a block) in",
+			   cls);
+		return false;
+	}
+	if (((const shm_link_t *)p)->key == shm_secret) {
+		shm_report(func, p, strncmp(func, "free", 4) == 0 ?
+				    "double free of" : "use of a freed block",
+			   cls);
+		return false;
+	}
+	return true;
+}
+
+/* The slab-relative offset of a small object, from its page descriptor. */
+static size_t small_offset(const void *p, shm_chunk_t *chunk,
+			   const shm_page_t *pg)
+{
 	size_t idx = shm_page_index(chunk, p);
-	size_t off = (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
 
-	if (!shm_class_is_object(cls, off))
-		shm_fatal("free", p, "invalid pointer (not the start of a block) in",
-			  cls);
-	if (((shm_link_t *)p)->key == shm_secret)
-		shm_fatal("free", p, "double free of", cls);
+	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
+}
 
+/*
+ * The usable size of the block at p, and its class (SHM_NO_CLASS for large
+ * and huge blocks).  Anything that is not the start of a live block of ours
+ * is reported, naming func, and gives 0: the registry is asked before any
+ * metadata is read.
+ */
+size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
+{
+	size_t usable = 0;
+
+	shm_start();
+	*cls_out = SHM_NO_CLASS;
+	switch (shm_registry_kind((uintptr_t)p)) {
+	case SHM_REG_CHUNK: {
+		shm_chunk_t *chunk = shm_chunk_of(p);
+		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
+		unsigned cls = pg->cls;
+		if (cls == SHM_NO_CLASS) {
+			usable = shm_arena_large_size(p, func);
+		} else if (small_valid(p, small_offset(p, chunk, pg), cls, func)) {
+			*cls_out = cls;
+			usable = shm_classes[cls].size;
+		}
+		break;
+	}
+	case SHM_REG_HUGE:
+		usable = shm_huge_size(p, func);
+		break;
+	default:
+		shm_report(func, p, "invalid pointer", SHM_NO_CLASS);
+	}
+	if (SHM_UNLIKELY(shm_debug) && usable)
+		usable = shm_debug_usable(p, usable, *cls_out, func);
+	return usable;
+}
+
+/* ---- Free ---------------------------------------------------------------------- */
+
+/* Cache a small object the fast path did not take (making room in a full
+ * bin), or give it straight back to its slab. */
+static void free_small(void *p, unsigned cls)
+{
 	shm_tcache_t *tc = shm_tcache_get();
+
 	if (tc == NULL || tc->bins[cls].max == 0) {
 		shm_arena_free_small(p);
 		return;
@@ -134,30 +211,43 @@ static void free_small(void *p, shm_chunk_t *chunk, const shm_page_t *pg)
 	shm_cache_bin_push(&tc->bins[cls], p);
 }
 
+/* Free any block of ours, validating it first; a misuse is reported and,
+ * under on_error:report, the block left alone. */
+void shm_free_block(void *p, const char *func)
+{
+	if (SHM_UNLIKELY(shm_debug)) {
+		unsigned cls;
+		size_t usable = shm_block_usable(p, func, &cls);
+		if (usable == 0 || !shm_debug_free(p, usable, cls, func))
+			return;
+	}
+	switch (shm_registry_kind((uintptr_t)p)) {
+	case SHM_REG_CHUNK: {
+		shm_chunk_t *chunk = shm_chunk_of(p);
+		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
+		if (pg->cls == SHM_NO_CLASS)
+			shm_arena_free_large(p, func);
+		else if (shm_debug || small_valid(p, small_offset(p, chunk, pg),
+						  pg->cls, func))
+			free_small(p, pg->cls);
+		break;
+	}
+	case SHM_REG_HUGE:
+		shm_huge_free(p, func);
+		break;
+	default:
+		shm_report(func, p, "invalid pointer", SHM_NO_CLASS);
+	}
+}
+
 void shm_free_slow(void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-
 	if (p == NULL)
 		return;
 	int saved = errno;
 	if (!shm_started)
-		shm_fatal("free", p, "invalid pointer", SHM_NO_CLASS);
-	switch (shm_registry_kind(a)) {
-	case SHM_REG_CHUNK: {
-		shm_chunk_t *chunk = shm_chunk_of(p);
-		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
-		if (pg->cls != SHM_NO_CLASS)
-			free_small(p, chunk, pg);
-		else
-			shm_arena_free_large(p, "free");
-		break;
-	}
-	case SHM_REG_HUGE:
-		shm_huge_free(p, "free");
-		break;
-	default:
-		shm_fatal("free", p, "invalid pointer", SHM_NO_CLASS);
-	}
+		shm_report("free", p, "invalid pointer", SHM_NO_CLASS);
+	else
+		shm_free_block(p, "free");
 	errno = saved;
 }

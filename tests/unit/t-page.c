@@ -12,6 +12,45 @@
 
 #define PG SHM_PAGE_SIZE
 
+/*
+ * Walk the arena's whole free-run index: every listed run is free, sits in
+ * the list of its length with its bit set, has an exact tail, is not next to
+ * another free run (it would have been coalesced), and the free pages found
+ * add up to what each chunk counts.  Returns the number of violations.
+ */
+static int index_errors(shm_arena_t *arena)
+{
+	int errors = 0;
+	size_t listed = 0, counted = 0;
+
+	if (arena->runs[0] != NULL)
+		errors++;
+	for (size_t n = 1; n <= SHM_CHUNK_PAGES; n++) {
+		bool bit = arena->nonempty[n >> 6] >> (n & 63) & 1;
+		if (bit != (arena->runs[n] != NULL))
+			errors++;
+		for (shm_page_t *run = arena->runs[n]; run; run = run->next) {
+			shm_chunk_t *chunk = shm_chunk_of(run);
+			size_t idx = (size_t)(run - chunk->pages);
+			shm_page_t *tail = &chunk->pages[idx + n - 1];
+			if (run->kind != SHM_PAGE_FREE || run->npages != n ||
+			    tail->kind != SHM_PAGE_FREE || tail->npages != n ||
+			    idx < SHM_HEADER_PAGES || idx + n > SHM_CHUNK_PAGES)
+				errors++;
+			if (idx > SHM_HEADER_PAGES &&
+			    chunk->pages[idx - 1].kind == SHM_PAGE_FREE)
+				errors++;
+			if (idx + n < SHM_CHUNK_PAGES &&
+			    chunk->pages[idx + n].kind == SHM_PAGE_FREE)
+				errors++;
+			listed += n;
+		}
+	}
+	for (shm_chunk_t *chunk = arena->chunks; chunk; chunk = chunk->next)
+		counted += chunk->free_pages;
+	return errors + (listed != counted);
+}
+
 static shm_page_t *head_of(void *p)
 {
 	shm_chunk_t *chunk = shm_chunk_of(p);
@@ -45,6 +84,7 @@ int main(void)
 	shm_arena_free_large(run[2], "test");
 	is(head_of(run[1])->kind, SHM_PAGE_FREE, "a freed run is free");
 	is(head_of(run[1])->npages, 15, "and coalesced with free neighbours");
+	is(index_errors(arena), 0, "the free-run index is consistent after frees");
 
 	void *fit = shm_arena_alloc_large(arena, 4 * PG, PG, false);
 	ok(fit == run[5], "best fit takes the 5-page hole for 4 pages");
@@ -54,8 +94,11 @@ int main(void)
 	ok(shm_arena_resize_large(big, 15 * PG), "a block grows into free pages after it");
 	is(head_of(big)->npages, 15, "its head then records 15 pages");
 	ok(!shm_arena_resize_large(big, 16 * PG), "but not over a live neighbour");
+	is(index_errors(arena), 0, "the free-run index is consistent after growing");
 	ok(shm_arena_resize_large(big, 2 * PG), "it shrinks in place");
 	is(head_of((char *)big + 2 * PG)->kind, SHM_PAGE_FREE, "giving its tail back");
+	is(head_of((char *)big + 2 * PG)->npages, 13, "as one run of the 13 pages");
+	is(index_errors(arena), 0, "the free-run index is consistent after shrinking");
 
 	void *al = shm_arena_alloc_large(arena, PG, 64 * PG, false);
 	is((uintptr_t)al % (64 * PG), 0, "an aligned run is aligned");
@@ -70,6 +113,7 @@ int main(void)
 	shm_page_t *whole = &chunk->pages[SHM_HEADER_PAGES];
 	ok(whole->kind == SHM_PAGE_FREE && whole->npages == SHM_RUN_MAX_PAGES,
 	   "and coalesced into one run");
+	is(index_errors(arena), 0, "the free-run index is consistent at the end");
 
 	/* A block freed after its left neighbour is coalesced into it; its
 	 * own head must still read as free, or a second free would pass. */
@@ -81,6 +125,25 @@ int main(void)
 	is(head_of(right)->kind, SHM_PAGE_FREE,
 	   "the head of a block coalesced into its left neighbour reads as free");
 	shm_arena_free_large(guard, "test");
+
+	/* Shrinking a block whose new last page was once the head of a free
+	 * run: that stale descriptor must not be taken for a free neighbour
+	 * when the cut-off tail is freed. */
+	void *a = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *b = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *c = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *fence = shm_arena_alloc_large(arena, PG, PG, false);
+	shm_arena_free_large(a, "test");
+	shm_arena_free_large(b, "test");
+	shm_arena_free_large(c, "test");
+	void *whole9 = shm_arena_alloc_large(arena, 9 * PG, PG, false);
+	ok(whole9 == a, "the three freed blocks are taken again as one");
+	ok(shm_arena_resize_large(whole9, 4 * PG), "that block shrinks to 4 pages");
+	is(head_of(whole9)->npages, 4, "keeping 4 pages");
+	is(head_of((char *)whole9 + 4 * PG)->npages, 5, "and freeing a 5-page run");
+	is(index_errors(arena), 0, "the free-run index is consistent after the cut");
+	shm_arena_free_large(whole9, "test");
+	shm_arena_free_large(fence, "test");
 
 	void *small = shm_malloc_fast(100);
 	void *huge = shm_route_alloc(8 << 20, SHM_MIN_ALIGN, false);
