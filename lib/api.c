@@ -19,44 +19,6 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
 #define SHM_ALIAS(target) \
 	SHM_EXPORT __attribute__((alias(#target), copy(target)))
 
-/* ---- Looking a block up -------------------------------------------------------- */
-
-/*
- * The usable size of the block at p, and its class (SHM_NO_CLASS for large
- * and huge blocks).  Anything that is not the start of a live block of ours
- * ends in a diagnostic naming func: the registry is asked before any
- * metadata is read.
- */
-static size_t block_usable(const void *p, const char *func, unsigned *cls_out)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	shm_start();
-	*cls_out = SHM_NO_CLASS;
-	switch (shm_registry_kind(a)) {
-	case SHM_REG_CHUNK: {
-		shm_chunk_t *chunk = shm_chunk_of(p);
-		size_t idx = shm_page_index(chunk, p);
-		const shm_page_t *pg = &chunk->pages[idx];
-		unsigned cls = pg->cls;
-		if (cls == SHM_NO_CLASS)
-			return shm_arena_large_size(p, func);
-		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
-		if (!shm_class_is_object(cls, off))
-			shm_fatal(func, p, "invalid pointer (not the start of a block) in",
-				  cls);
-		if (((const shm_link_t *)p)->key == shm_secret)
-			shm_fatal(func, p, "use of a freed block", cls);
-		*cls_out = cls;
-		return shm_classes[cls].size;
-	}
-	case SHM_REG_HUGE:
-		return shm_huge_size(p, func);
-	default:
-		shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
-	}
-}
-
 static SHM_COLD void *api_fail(int err)
 {
 	errno = err;
@@ -104,7 +66,9 @@ SHM_EXPORT void *calloc(size_t nmemb, size_t size)
  * realloc keeps a block where it is when the new size stays in its small
  * class, when a large block can shrink or grow into free neighbours, and
  * for huge blocks (whose pages the kernel moves); otherwise it copies.
- * realloc(p, 0) frees p and returns NULL, as glibc does.
+ * Blocks that carry debugging layout (canaries, guard pages, annotations)
+ * are always copied.  realloc(p, 0) frees p and returns NULL, as glibc
+ * does; an invalid p is reported, and under on_error:report gives EINVAL.
  */
 static void *resize(void *ptr, size_t size)
 {
@@ -119,8 +83,12 @@ static void *resize(void *ptr, size_t size)
 	if (size > SHM_SIZE_MAX)
 		return api_fail(ENOMEM);
 
-	size_t old = block_usable(ptr, "realloc", &cls);
-	if (cls != SHM_NO_CLASS) {
+	size_t old = shm_block_usable(ptr, "realloc", &cls);
+	if (old == 0)
+		return api_fail(EINVAL);
+	if (shm_debug || shm_opt.guard) {
+		/* copied below */
+	} else if (cls != SHM_NO_CLASS) {
 		if (size <= SHM_SMALL_MAX && shm_size_class(size) == cls)
 			return ptr;
 	} else if (shm_registry_kind((uintptr_t)ptr) == SHM_REG_HUGE) {
@@ -161,7 +129,7 @@ SHM_EXPORT size_t malloc_usable_size(void *ptr)
 
 	if (ptr == NULL)
 		return 0;
-	return block_usable(ptr, "malloc_usable_size", &cls);
+	return shm_block_usable(ptr, "malloc_usable_size", &cls);
 }
 
 /* ---- Aligned allocation -------------------------------------------------------- */
@@ -225,10 +193,17 @@ static void free_checked(void *ptr, size_t align, size_t size,
 
 	if (ptr == NULL)
 		return;
-	if (size > SHM_SIZE_MAX ||
-	    block_usable(ptr, func, &cls) != shm_route_usable(size, align))
-		shm_fatal(func, ptr, "size does not match the block at", cls);
-	shm_free_fast(ptr);
+	int saved = errno;
+	size_t usable = shm_block_usable(ptr, func, &cls);
+	if (usable == 0)
+		goto out;
+	if (size > SHM_SIZE_MAX || usable != shm_route_usable(size, align)) {
+		shm_report(func, ptr, "size does not match the block at", cls);
+		goto out;
+	}
+	shm_free_block(ptr, func);
+out:
+	errno = saved;
 }
 
 SHM_EXPORT void free_sized(void *ptr, size_t size)
@@ -238,9 +213,11 @@ SHM_EXPORT void free_sized(void *ptr, size_t size)
 
 SHM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
-	if (ptr != NULL && !is_pow2(alignment))
-		shm_fatal("free_aligned_sized", ptr, "invalid alignment for",
-			  SHM_NO_CLASS);
+	if (ptr != NULL && !is_pow2(alignment)) {
+		shm_report("free_aligned_sized", ptr, "invalid alignment for",
+			   SHM_NO_CLASS);
+		return;
+	}
 	free_checked(ptr, alignment < SHM_MIN_ALIGN ? SHM_MIN_ALIGN : alignment,
 		     size, "free_aligned_sized");
 }

@@ -58,9 +58,9 @@ size_t shm_fmt_hex(char *buf, uint64_t v)
 	return n + 2;
 }
 
-/* "shimmer: free(): double free of 0x7f... (size class 64)" then abort. */
-void shm_fatal(const char *func, const void *p, const char *problem,
-	       unsigned cls)
+/* "shimmer: free(): double free of 0x7f... (size class 64)". */
+static void diagnose(const char *func, const void *p, const char *problem,
+		     unsigned cls)
 {
 	line_t l = { .len = 0 };
 	char num[32];
@@ -80,7 +80,25 @@ void shm_fatal(const char *func, const void *p, const char *problem,
 	}
 	line_str(&l, "\n", 1);
 	shm_os_write(2, l.buf, l.len);
+}
+
+/* Damage the allocator cannot step around: always the end. */
+void shm_fatal(const char *func, const void *p, const char *problem,
+	       unsigned cls)
+{
+	diagnose(func, p, problem, cls);
 	abort();
+}
+
+/* A misuse by the program (an invalid or double free, a size mismatch):
+ * the end too, unless on_error:report asked to carry on, in which case the
+ * caller leaves the block alone and returns. */
+void shm_report(const char *func, const void *p, const char *problem,
+		unsigned cls)
+{
+	diagnose(func, p, problem, cls);
+	if (shm_opt.on_error != SHM_ON_ERROR_REPORT)
+		abort();
 }
 
 /* "shimmer: " a b c, each part cut short if very long. */

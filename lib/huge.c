@@ -81,10 +81,16 @@ static void huge_remove(huge_entry_t *e)
 	table_used--;
 }
 
+/* Bytes mapped after a huge block's usable ones: a guard page. */
+static size_t huge_extra(void)
+{
+	return shm_opt.guard ? SHM_PAGE_SIZE : 0;
+}
+
 void *shm_huge_alloc(size_t size, size_t align, bool zero)
 {
-	size_t len = shm_align_up(size, SHM_PAGE_SIZE);
-	void *p;
+	size_t len = shm_align_up(size, SHM_PAGE_SIZE) + huge_extra();
+	char *p;
 
 	(void)zero;	/* fresh mappings read as zero */
 	if (align < SHM_CHUNK_SIZE)
@@ -92,6 +98,8 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	p = shm_os_map_aligned(len, align);
 	if (p == NULL)
 		return NULL;
+	if (huge_extra())
+		shm_os_protect(p + len - huge_extra(), huge_extra(), false);
 	pthread_mutex_lock(&shm_huge_lock);
 	if (!huge_reserve()) {
 		pthread_mutex_unlock(&shm_huge_lock);
@@ -100,19 +108,21 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	}
 	huge_put((huge_entry_t){ (uintptr_t)p, len, align });
 	table_used++;
-	huge_bytes += len;
+	huge_bytes += len - huge_extra();
 	shm_registry_set(p, SHM_REG_HUGE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
 }
 
+/* The entry of the huge block at p.  If there is none, the huge lock is
+ * dropped, the misuse reported, and NULL returned (under on_error:report). */
 static huge_entry_t *huge_lookup(const void *p, const char *func)
 {
 	huge_entry_t *e = huge_find((uintptr_t)p);
 
 	if (e == NULL) {
 		pthread_mutex_unlock(&shm_huge_lock);
-		shm_fatal(func, p, "invalid pointer", SHM_NO_CLASS);
+		shm_report(func, p, "invalid pointer", SHM_NO_CLASS);
 	}
 	return e;
 }
@@ -121,31 +131,40 @@ void shm_huge_free(void *p, const char *func)
 {
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_lookup(p, func);
+	if (e == NULL)
+		return;
 	size_t len = e->size;
 	huge_remove(e);
-	huge_bytes -= len;
+	huge_bytes -= len - huge_extra();
 	shm_registry_set(p, SHM_REG_NONE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	shm_os_unmap(p, len);
 }
 
+/* Usable bytes of the huge block at p; 0 after a reported misuse. */
 size_t shm_huge_size(const void *p, const char *func)
 {
 	pthread_mutex_lock(&shm_huge_lock);
-	size_t len = huge_lookup(p, func)->size;
+	huge_entry_t *e = huge_lookup(p, func);
+	if (e == NULL)
+		return 0;
+	size_t len = e->size - huge_extra();
 	pthread_mutex_unlock(&shm_huge_lock);
 	return len;
 }
 
-/* Resize a huge block to size (> SHM_LARGE_MAX): shrink by unmapping the
- * tail, grow in place or move the pages with mremap, never copying. */
+/* Resize a valid huge block to size (> SHM_LARGE_MAX): shrink by unmapping
+ * the tail, grow in place or move the pages with mremap, never copying.
+ * Blocks with a guard page are left to the caller's copy. */
 void *shm_huge_realloc(void *p, size_t size)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE);
 	void *q = p;
 
+	if (huge_extra())
+		return NULL;
 	pthread_mutex_lock(&shm_huge_lock);
-	huge_entry_t *e = huge_lookup(p, "realloc");
+	huge_entry_t *e = huge_find((uintptr_t)p);
 	size_t old = e->size, align = e->align;
 	if (len < old) {
 		shm_os_unmap((char *)p + len, old - len);

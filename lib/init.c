@@ -57,6 +57,7 @@ void shm_start_slow(void)
 		return;
 	}
 	shm_options_init(shm_os_getenv("SHIMMER_OPTIONS"));
+	shm_debug_init();
 	shm_sizeclass_init();
 	if (!shm_registry_init())
 		start_failed("no address space for the chunk registry");

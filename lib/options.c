@@ -2,7 +2,7 @@
 /*
  * options.c - SHIMMER_OPTIONS="key:value,key:value", read once at start-up.
  *
- * The table below is the single list of options: the parser reads it, and
+ * shm_option_table is the single list of options: the parser reads it, and
  * the ENVIRONMENT section of shimmer(3) is checked against it by the tests.
  * A bad key or value gets one warning naming it and the accepted values,
  * and is ignored; the program runs on.
@@ -13,47 +13,56 @@
 
 shm_options_t shm_opt = {
 	.narenas = 0,			/* 0: four per CPU, decided at start */
-	.tcache = true,
+	.tcache = 1,
+	.tcache_max = 16384,
 	.decay_ms = 10000,
 	.retain_chunks = 4,
 	.dss = SHM_DSS_SECONDARY,
-	.stats_print = false,
+	.thp = SHM_THP_DEFAULT,
+	.stats_print = 0,
 	.stats_format = SHM_STATS_TEXT,
+	.on_error = SHM_ON_ERROR_ABORT,
 };
-
-enum opt_type { OPT_UINT, OPT_BOOL, OPT_CHOICE };
-
-typedef struct opt_def {
-	const char *name;
-	enum opt_type type;
-	size_t offset;		/* into shm_options_t */
-	uint64_t min, max;	/* OPT_UINT */
-	const char *choices;	/* OPT_CHOICE: '|'-separated, in enum order */
-	const char *accepted;	/* for the warning */
-} opt_def_t;
 
 #define OPT(field) offsetof(shm_options_t, field)
+#define BOOL "bool"
 
-static const opt_def_t opt_table[] = {
-	{ "narenas", OPT_UINT, OPT(narenas), 1, 1024, NULL, "1 to 1024" },
-	{ "tcache", OPT_BOOL, OPT(tcache), 0, 1, NULL, "true or false" },
-	{ "decay_ms", OPT_UINT, OPT(decay_ms), 0, 3600000, NULL,
-	  "0 to 3600000" },
-	{ "retain_chunks", OPT_UINT, OPT(retain_chunks), 0, 1024, NULL,
-	  "0 to 1024" },
-	{ "dss", OPT_CHOICE, OPT(dss), 0, 2, "disabled|primary|secondary",
-	  "primary, secondary or disabled" },
-	{ "stats_print", OPT_BOOL, OPT(stats_print), 0, 1, NULL,
-	  "true or false" },
-	{ "stats_format", OPT_CHOICE, OPT(stats_format), 0, 1, "text|json",
-	  "text or json" },
+const shm_option_def_t shm_option_table[] = {
+	{ "narenas", "unsigned", OPT(narenas), 1, 1024, "4 x CPUs",
+	  "arenas that threads are spread over" },
+	{ "tcache", BOOL, OPT(tcache), 0, 1, "true",
+	  "per-thread caches of small blocks" },
+	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 16384, "16384",
+	  "largest block size, in bytes, kept in thread caches" },
+	{ "decay_ms", "unsigned", OPT(decay_ms), 0, 3600000, "10000",
+	  "milliseconds freed pages stay before they are purged; 0 purges at once" },
+	{ "retain_chunks", "unsigned", OPT(retain_chunks), 0, 1024, "4",
+	  "empty chunks an arena keeps mapped before it unmaps more" },
+	{ "dss", "disabled|primary|secondary", OPT(dss), 0, 2, "secondary",
+	  "brk as a chunk source: first (primary), when mmap fails (secondary), never" },
+	{ "thp", "default|always|never", OPT(thp), 0, 2, "default",
+	  "transparent huge pages for chunks and huge blocks: system default, ask, refuse" },
+	{ "stats_print", BOOL, OPT(stats_print), 0, 1, "false",
+	  "print statistics to stderr at exit" },
+	{ "stats_format", "text|json", OPT(stats_format), 0, 1, "text",
+	  "format of the statistics printed at exit" },
+	{ "on_error", "abort|report", OPT(on_error), 0, 1, "abort",
+	  "on an invalid or double free: abort, or report it and leak the block" },
+	{ "junk", BOOL, OPT(junk), 0, 1, "false",
+	  "fill new blocks with 0xa5 and freed blocks with 0x5a" },
+	{ "zero_free", BOOL, OPT(zero_free), 0, 1, "false",
+	  "zero blocks when they are freed" },
+	{ "uaf_check", BOOL, OPT(uaf_check), 0, 1, "false",
+	  "fill freed small blocks and check the fill when they are reused" },
+	{ "canary", BOOL, OPT(canary), 0, 1, "false",
+	  "a canary after each small block, checked when it is freed" },
+	{ "guard", BOOL, OPT(guard), 0, 1, "false",
+	  "an inaccessible page after each slab, large and huge block" },
+	{ "random_slab", BOOL, OPT(random_slab), 0, 1, "false",
+	  "hand out the objects of a new slab in random order" },
 };
 
-/* A value is a view into the environment string: [s, s+n). */
-static bool opt_equals(const char *s, size_t n, const char *word)
-{
-	return strlen(word) == n && memcmp(s, word, n) == 0;
-}
+const size_t shm_option_count = sizeof(shm_option_table) / sizeof(shm_option_table[0]);
 
 static bool opt_parse_uint(const char *s, size_t n, uint64_t *out)
 {
@@ -70,6 +79,7 @@ static bool opt_parse_uint(const char *s, size_t n, uint64_t *out)
 	return true;
 }
 
+/* The index of [s, s+n) in a '|'-separated list of words. */
 static bool opt_parse_choice(const char *choices, const char *s, size_t n,
 			     uint64_t *out)
 {
@@ -86,16 +96,15 @@ static bool opt_parse_choice(const char *choices, const char *s, size_t n,
 	return false;
 }
 
-static void opt_store(const opt_def_t *def, uint64_t v)
+/* Parse one value for def; false if it is not acceptable. */
+static bool opt_parse(const shm_option_def_t *def, const char *s, size_t n,
+		      uint64_t *v)
 {
-	char *field = (char *)&shm_opt + def->offset;
-
-	if (def->type == OPT_BOOL)
-		*(bool *)field = v != 0;
-	else if (def->offset == OPT(decay_ms))
-		*(uint32_t *)field = (uint32_t)v;
-	else
-		*(unsigned *)field = (unsigned)v;
+	if (strcmp(def->type, "unsigned") == 0)
+		return opt_parse_uint(s, n, v) && *v >= def->min && *v <= def->max;
+	if (strcmp(def->type, BOOL) == 0)
+		return opt_parse_choice("false|true", s, n, v);
+	return opt_parse_choice(def->type, s, n, v);
 }
 
 /* A copy of a view, cut to fit, for a warning line. */
@@ -108,64 +117,84 @@ static const char *opt_view(char *buf, size_t size, const char *s, size_t n)
 	return buf;
 }
 
-static void opt_apply(const char *key, size_t klen, const char *val,
-		      size_t vlen, bool has_value)
+/* What a warning says a key accepts. */
+static const char *opt_accepted(const shm_option_def_t *def, char *buf)
 {
+	char num[24];
+
+	if (strcmp(def->type, "unsigned") == 0) {
+		shm_fmt_u64(buf, def->min);
+		strcat(buf, " to ");
+		shm_fmt_u64(num, def->max);
+		strcat(buf, num);
+	} else if (strcmp(def->type, BOOL) == 0) {
+		strcpy(buf, "true or false");
+	} else {
+		strcpy(buf, "one of ");
+		strcat(buf, def->type);
+	}
+	return buf;
+}
+
+const shm_option_def_t *shm_option_find(const char *key, size_t len)
+{
+	for (size_t i = 0; i < shm_option_count; i++)
+		if (strlen(shm_option_table[i].name) == len &&
+		    memcmp(shm_option_table[i].name, key, len) == 0)
+			return &shm_option_table[i];
+	return NULL;
+}
+
+static void opt_apply(const char *key, size_t klen, const char *val,
+		      size_t vlen)
+{
+	const shm_option_def_t *def = shm_option_find(key, klen);
 	char kbuf[64], vbuf[64], msg[160];
+	uint64_t v;
 
-	for (size_t i = 0; i < sizeof(opt_table) / sizeof(opt_table[0]); i++) {
-		const opt_def_t *def = &opt_table[i];
-		uint64_t v;
-		bool good;
-
-		if (!opt_equals(key, klen, def->name))
-			continue;
-		if (!has_value) {
-			good = false;
-		} else if (def->type == OPT_UINT) {
-			good = opt_parse_uint(val, vlen, &v) && v >= def->min &&
-			       v <= def->max;
-		} else if (def->type == OPT_BOOL) {
-			good = opt_parse_choice("false|true", val, vlen, &v);
-		} else {
-			good = opt_parse_choice(def->choices, val, vlen, &v);
-		}
-		if (good) {
-			opt_store(def, v);
-			return;
-		}
-		strcpy(msg, "' ignored: ");
-		strcat(msg, def->name);
-		strcat(msg, " takes ");
-		strcat(msg, def->accepted);
-		shm_warn("SHIMMER_OPTIONS: value '",
-			 has_value ? opt_view(vbuf, sizeof(vbuf), val, vlen) : "",
-			 msg);
+	if (def == NULL) {
+		shm_warn("SHIMMER_OPTIONS: unknown key '",
+			 opt_view(kbuf, sizeof(kbuf), key, klen),
+			 "' ignored (see shimmer(3) for the keys)");
 		return;
 	}
-	shm_warn("SHIMMER_OPTIONS: unknown key '",
-		 opt_view(kbuf, sizeof(kbuf), key, klen),
-		 "' ignored (keys: narenas, tcache, decay_ms, retain_chunks, "
-		 "dss, stats_print, stats_format)");
+	if (val != NULL && opt_parse(def, val, vlen, &v)) {
+		*(unsigned *)((char *)&shm_opt + def->offset) = (unsigned)v;
+		return;
+	}
+	strcpy(msg, "' for ");
+	strcat(msg, def->name);
+	strcat(msg, " ignored: it takes ");
+	opt_accepted(def, msg + strlen(msg));
+	shm_warn("SHIMMER_OPTIONS: value '",
+		 val ? opt_view(vbuf, sizeof(vbuf), val, vlen) : "", msg);
 }
 
 void shm_options_init(const char *text)
 {
 	const char *s = text;
+	bool empty_item = false;
 
+	if (s && *s == '\0')
+		shm_warn("SHIMMER_OPTIONS is set but empty", NULL, NULL);
 	while (s && *s) {
 		size_t len = strcspn(s, ",");
 		const char *colon = memchr(s, ':', len);
 
-		if (len > 0) {
-			if (colon)
-				opt_apply(s, (size_t)(colon - s), colon + 1,
-					  len - (size_t)(colon - s) - 1, true);
-			else
-				opt_apply(s, len, NULL, 0, false);
-		}
-		s += len + (s[len] == ',');
+		if (colon)
+			opt_apply(s, (size_t)(colon - s), colon + 1,
+				  len - (size_t)(colon - s) - 1);
+		else if (len > 0)
+			opt_apply(s, len, NULL, 0);
+		else
+			empty_item = true;
+		s += len;
+		if (*s == ',' && *++s == '\0')
+			empty_item = true;
 	}
+	if (empty_item)
+		shm_warn("SHIMMER_OPTIONS: empty item ignored "
+			 "(write key:value,key:value)", NULL, NULL);
 	if (shm_opt.narenas == 0) {
 		unsigned n = 4 * shm_os_ncpus();
 		shm_opt.narenas = n > 1024 ? 1024 : n;

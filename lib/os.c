@@ -23,6 +23,15 @@
 # define MAP_NORESERVE 0
 #endif
 
+/* Apply the transparent-huge-page policy to memory we hand out. */
+static void os_thp(void *p, size_t size)
+{
+	if (shm_opt.thp == SHM_THP_ALWAYS)
+		madvise(p, size, MADV_HUGEPAGE);
+	else if (shm_opt.thp == SHM_THP_NEVER)
+		madvise(p, size, MADV_NOHUGEPAGE);
+}
+
 void *shm_os_map(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -56,8 +65,10 @@ void *shm_os_map_aligned(size_t size, size_t align)
 
 	if (p == NULL)
 		return NULL;
-	if (((uintptr_t)p & (align - 1)) == 0)
+	if (((uintptr_t)p & (align - 1)) == 0) {
+		os_thp(p, size);
 		return p;
+	}
 	shm_os_unmap(p, size);
 
 	if (size + align < size)
@@ -69,6 +80,7 @@ void *shm_os_map_aligned(size_t size, size_t align)
 	size_t head = start - (uintptr_t)p;
 	shm_os_unmap(p, head);
 	shm_os_unmap((char *)start + size, align - head);
+	os_thp((void *)start, size);
 	return (void *)start;
 }
 
@@ -77,6 +89,13 @@ void shm_os_purge(void *addr, size_t size)
 {
 	if (size)
 		madvise(addr, size, MADV_DONTNEED);
+}
+
+/* Guard pages: make a page inaccessible, or usable again before reuse.  A
+ * failure (too many mappings) only loses the guard. */
+void shm_os_protect(void *addr, size_t size, bool accessible)
+{
+	mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
 }
 
 /* ---- brk/sbrk as a chunk source ----------------------------------------- */

@@ -235,32 +235,40 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 }
 
 /* Return pages [idx, idx+npages) to the free-run index, joined with free
- * neighbours so that large requests find room again. */
+ * neighbours so that large requests find room again.  With decay_ms:0 the
+ * pages are purged now, before joining, so clean neighbours stay clean. */
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages)
 {
 	size_t end = idx + npages;
+	uint8_t dirty = 1;
 
 	/* The run's own head and tail say FREE even when they end up inside a
 	 * coalesced run, so a second free of the block is recognised. */
 	chunk->pages[idx].kind = SHM_PAGE_FREE;
 	chunk->pages[end - 1].kind = SHM_PAGE_FREE;
 	chunk->free_pages += (uint32_t)npages;
+	if (shm_opt.decay_ms == 0) {
+		shm_os_purge(shm_page_addr(chunk, idx), npages << SHM_PAGE_SHIFT);
+		dirty = 0;
+	}
 	if (idx > SHM_HEADER_PAGES &&
 	    chunk->pages[idx - 1].kind == SHM_PAGE_FREE) {
 		size_t n = chunk->pages[idx - 1].npages;
 		shm_page_t *prev = &chunk->pages[idx - n];
+		dirty |= prev->dirty;
 		run_unmake_free(arena, prev);
 		idx -= n;
 	}
 	if (end < SHM_CHUNK_PAGES && chunk->pages[end].kind == SHM_PAGE_FREE) {
 		shm_page_t *next = &chunk->pages[end];
+		dirty |= next->dirty;
 		end += next->npages;
 		run_unmake_free(arena, next);
 	}
 
 	uint32_t now = shm_now_ms();
-	run_make_free(arena, chunk, idx, end - idx, 1, now);
+	run_make_free(arena, chunk, idx, end - idx, dirty, now);
 
 	if (chunk->free_pages == SHM_RUN_MAX_PAGES) {
 		arena->nempty++;
@@ -269,7 +277,7 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 			return;
 		}
 	}
-	if (shm_opt.decay_ms == 0 ||
+	if (arena->dirty_pages &&
 	    (uint32_t)(now - arena->last_purge) >= shm_opt.decay_ms / 8 + 1)
 		shm_arena_decay(arena, false, NULL);
 }

@@ -223,6 +223,7 @@ typedef struct shm_arena {
 	size_t large_allocated;		/* bytes in large blocks */
 	size_t nmalloc_large, nfree_large;
 	size_t active_pages;		/* pages in slabs and large blocks */
+	uint64_t random;		/* random_slab: generator state */
 } shm_arena_t;
 
 extern shm_arena_t **shm_arenas;
@@ -287,6 +288,7 @@ void *shm_os_reserve(size_t size);
 void shm_os_unmap(void *addr, size_t size);
 void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align);
 void shm_os_purge(void *addr, size_t size);
+void shm_os_protect(void *addr, size_t size, bool accessible);
 void *shm_os_dss_alloc(size_t size, size_t align);
 bool shm_os_dss_owns(const void *addr);
 void shm_os_write(int fd, const char *buf, size_t len);
@@ -303,19 +305,46 @@ void shm_lock_init(pthread_mutex_t *lock);
 
 enum shm_dss_mode { SHM_DSS_DISABLED, SHM_DSS_PRIMARY, SHM_DSS_SECONDARY };
 enum shm_stats_format { SHM_STATS_TEXT, SHM_STATS_JSON };
+enum shm_thp_mode { SHM_THP_DEFAULT, SHM_THP_ALWAYS, SHM_THP_NEVER };
+enum shm_on_error { SHM_ON_ERROR_ABORT, SHM_ON_ERROR_REPORT };
 
+/* Every option is an unsigned number; booleans are 0 or 1 and choices are
+ * indexes into their list of words. */
 typedef struct shm_options {
 	unsigned narenas;
-	bool tcache;
-	uint32_t decay_ms;
+	unsigned tcache;
+	unsigned tcache_max;
+	unsigned decay_ms;
 	unsigned retain_chunks;
 	unsigned dss;
-	bool stats_print;
+	unsigned thp;
+	unsigned stats_print;
 	unsigned stats_format;
+	unsigned on_error;
+	unsigned junk;
+	unsigned zero_free;
+	unsigned uaf_check;
+	unsigned canary;
+	unsigned guard;
+	unsigned random_slab;
 } shm_options_t;
 
+/* One row of the options table: the parser, shimmer_ctl and the check of
+ * the manual page all read it. */
+typedef struct shm_option_def {
+	const char *name;
+	const char *type;	/* "unsigned", "bool" or "a|b|c" */
+	size_t offset;		/* into shm_options_t */
+	unsigned min, max;	/* "unsigned" only */
+	const char *deflt;	/* the default, as documented */
+	const char *summary;	/* one line */
+} shm_option_def_t;
+
 extern shm_options_t shm_opt;
+extern const shm_option_def_t shm_option_table[];
+extern const size_t shm_option_count;
 void shm_options_init(const char *text);
+const shm_option_def_t *shm_option_find(const char *key, size_t len);
 
 /* ---- Statistics (stats.c) ----------------------------------------------- */
 
@@ -326,9 +355,24 @@ void shm_stats_exit_report(void);
 
 SHM_NORETURN void shm_fatal(const char *func, const void *p,
 			    const char *problem, unsigned cls);
-void shm_warn(const char *fmt_a, const char *b, const char *c);
+void shm_report(const char *func, const void *p, const char *problem,
+		unsigned cls);
+void shm_warn(const char *a, const char *b, const char *c);
 size_t shm_fmt_u64(char *buf, uint64_t v);
 size_t shm_fmt_hex(char *buf, uint64_t v);
+
+/* ---- Opt-in hardening and valgrind (debug.c) ---------------------------- */
+
+/* Set at start-up when an option needs every allocation and free to pass
+ * through the slow paths (thread caches are then left empty). */
+extern bool shm_debug;
+void shm_debug_init(void);
+size_t shm_debug_pad(size_t size, size_t align);
+void *shm_debug_alloc(void *p, size_t size, unsigned cls, bool zero);
+size_t shm_debug_usable(const void *p, size_t usable, unsigned cls,
+			const char *func);
+bool shm_debug_free(void *p, size_t usable, unsigned cls, const char *func);
+void shm_debug_slab_init(void *base, size_t bytes, bool zeroed);
 
 /* ---- Start-up (init.c) -------------------------------------------------- */
 

@@ -8,19 +8,19 @@ shm_class_info_t shm_classes[SHM_NCLASSES];
 uint8_t shm_class_index[(16384 >> 4) + 1];
 
 /* Slabs are sized so that the tail left over after the last object wastes
- * at most 1/16 of the slab, with at least 8 objects in small classes and
- * slabs of at most 64 KiB. */
+ * at most 1/16 of the slab, with at least 8 objects where that fits in
+ * SHM_SLAB_MAX_PAGES pages. */
 static uint32_t sizeclass_slab_pages(uint32_t size)
 {
 	uint32_t best = 1;
 	uint32_t best_waste = UINT32_MAX;
 
-	for (uint32_t np = 1; np <= 16; np++) {
+	for (uint32_t np = 1; np <= SHM_SLAB_MAX_PAGES; np++) {
 		uint32_t bytes = np << SHM_PAGE_SHIFT;
 		uint32_t n = bytes / size;
 		uint32_t waste = bytes - n * size;
 
-		if (n < 8 && np < 16)
+		if (n < 8 && np < SHM_SLAB_MAX_PAGES)
 			continue;
 		if (waste * 16 <= bytes)
 			return np;

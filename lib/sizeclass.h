@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define SHM_NCLASSES 36
+#define SHM_SLAB_MAX_PAGES 16
 
 typedef struct shm_class_info {
 	uint32_t size;		/* object size */

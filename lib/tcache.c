@@ -100,7 +100,9 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		tc->bins[cls].head = NULL;
 		tc->bins[cls].count = 0;
-		tc->bins[cls].max = shm_opt.tcache ? shm_classes[cls].tcache_max : 0;
+		bool cached = shm_opt.tcache && !shm_debug &&
+			      shm_classes[cls].size <= shm_opt.tcache_max;
+		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
 	}
 	tc->arena = shm_arena_choose();
 	pthread_mutex_lock(&shm_tcache_list_lock);
