@@ -127,6 +127,25 @@ size_t shm_debug_usable(const void *p, size_t usable, unsigned cls,
 	return size;
 }
 
+/* The free marker of a block that may be live: under valgrind, read without
+ * memcheck taking the program's uninitialised bytes for ours. */
+uintptr_t shm_debug_read_key(const void *p)
+{
+	const shm_link_t *link = p;
+#ifdef SHM_VALGRIND
+	if (on_valgrind) {
+		unsigned char vbits[sizeof(link->key)];
+		int addressable = VALGRIND_GET_VBITS(&link->key, vbits, sizeof(vbits));
+		VALGRIND_MAKE_MEM_DEFINED(&link->key, sizeof(link->key));
+		uintptr_t key = link->key;
+		if (addressable == 1)
+			VALGRIND_SET_VBITS(&link->key, vbits, sizeof(vbits));
+		return key;
+	}
+#endif
+	return link->key;
+}
+
 /* A valid block is about to be freed.  False when a misuse was reported
  * (under on_error:report): the block is then left alone. */
 bool shm_debug_free(void *p, size_t usable, unsigned cls, const char *func)

@@ -141,7 +141,9 @@ static bool small_valid(const void *p, size_t off, unsigned cls,
 			   cls);
 		return false;
 	}
-	if (((const shm_link_t *)p)->key == shm_secret) {
+	uintptr_t key = SHM_UNLIKELY(shm_debug) ? shm_debug_read_key(p)
+						: ((const shm_link_t *)p)->key;
+	if (key == shm_secret) {
 		shm_report(func, p, strncmp(func, "free", 4) == 0 ?
 				    "double free of" : "use of a freed block",
 			   cls);

@@ -373,6 +373,7 @@ size_t shm_debug_usable(const void *p, size_t usable, unsigned cls,
 			const char *func);
 bool shm_debug_free(void *p, size_t usable, unsigned cls, const char *func);
 void shm_debug_slab_init(void *base, size_t bytes, bool zeroed);
+uintptr_t shm_debug_read_key(const void *p);
 
 /* ---- Start-up (init.c) -------------------------------------------------- */
 

@@ -99,10 +99,10 @@ static inline void shm_free_fast(void *p)
 		unsigned cls = pg->cls;
 		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
 		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
-			       shm_class_is_object(cls, off) &&
-			       ((shm_link_t *)p)->key != shm_secret)) {
+			       shm_class_is_object(cls, off))) {
 			shm_cache_bin_t *bin = &tc->bins[cls];
-			if (SHM_LIKELY(bin->count < bin->max)) {
+			if (SHM_LIKELY(bin->count < bin->max &&
+				       ((shm_link_t *)p)->key != shm_secret)) {
 				shm_cache_bin_push(bin, p);
 				return;
 			}
