@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+# Benchmarks.  Built only by "make bench" (EXTRA_PROGRAMS), never by "make"
+# or "make check": timings do not belong in the test suite.
+#
+# The programs link libc and pthreads only, never libshimmer.  run.py loads
+# each allocator, Shimmer included, with LD_PRELOAD, so every allocator runs
+# the same binary and the library measured is the one preloaded.
+#
+#   make bench                  full comparison (about 12 minutes on 2 cores)
+#   make bench-quick            short one (about 2 minutes): make bench QUICK=1
+#   make bench THREADS=16       more threads in the multi-threaded benchmarks
+#   make bench SHIMMER_LIB_B=/path/other/libshimmer.so.1
+#                               also run a second Shimmer build ("shimmer-b")
+# RUNS, ALLOCATORS, BENCHES and SHIMMER_LIB are read by run.py as well;
+# see bench/README.
+
+BENCH_PROGS = \
+	bench/churn \
+	bench/cmix \
+	bench/larson \
+	bench/xthread \
+	bench/realloc \
+	bench/large \
+	bench/threads \
+	bench/falseshare \
+	bench/memreturn \
+	bench/frag \
+	bench/fastpath
+
+EXTRA_PROGRAMS = $(BENCH_PROGS)
+
+# The compiler must treat the allocation functions as opaque calls: with the
+# builtins on it may pair a malloc with its free and delete both, or merge
+# malloc + memset into calloc, and then it is not the allocator that is timed.
+BENCH_CFLAGS = $(AM_CFLAGS) -fno-builtin-malloc -fno-builtin-calloc \
+	-fno-builtin-realloc -fno-builtin-free
+# -ldl: dladdr/dlsym, to report which library malloc came from (part of libc
+# itself since glibc 2.34, where libdl is an empty stub).
+BENCH_LIBS = $(PTHREAD_LIBS) -ldl
+BENCH_COMMON = bench/common.c bench/common.h
+
+bench_churn_SOURCES = bench/churn.c $(BENCH_COMMON)
+bench_churn_CFLAGS = $(BENCH_CFLAGS)
+bench_churn_LDADD = $(BENCH_LIBS)
+
+bench_cmix_SOURCES = bench/cmix.c $(BENCH_COMMON)
+bench_cmix_CFLAGS = $(BENCH_CFLAGS)
+bench_cmix_LDADD = $(BENCH_LIBS)
+
+bench_larson_SOURCES = bench/larson.c $(BENCH_COMMON)
+bench_larson_CFLAGS = $(BENCH_CFLAGS)
+bench_larson_LDADD = $(BENCH_LIBS)
+
+bench_xthread_SOURCES = bench/xthread.c $(BENCH_COMMON)
+bench_xthread_CFLAGS = $(BENCH_CFLAGS)
+bench_xthread_LDADD = $(BENCH_LIBS)
+
+bench_realloc_SOURCES = bench/realloc.c $(BENCH_COMMON)
+bench_realloc_CFLAGS = $(BENCH_CFLAGS)
+bench_realloc_LDADD = $(BENCH_LIBS)
+
+bench_large_SOURCES = bench/large.c $(BENCH_COMMON)
+bench_large_CFLAGS = $(BENCH_CFLAGS)
+bench_large_LDADD = $(BENCH_LIBS)
+
+bench_threads_SOURCES = bench/threads.c $(BENCH_COMMON)
+bench_threads_CFLAGS = $(BENCH_CFLAGS)
+bench_threads_LDADD = $(BENCH_LIBS)
+
+bench_falseshare_SOURCES = bench/falseshare.c $(BENCH_COMMON)
+bench_falseshare_CFLAGS = $(BENCH_CFLAGS)
+bench_falseshare_LDADD = $(BENCH_LIBS)
+
+bench_memreturn_SOURCES = bench/memreturn.c $(BENCH_COMMON)
+bench_memreturn_CFLAGS = $(BENCH_CFLAGS)
+bench_memreturn_LDADD = $(BENCH_LIBS)
+
+bench_frag_SOURCES = bench/frag.c $(BENCH_COMMON)
+bench_frag_CFLAGS = $(BENCH_CFLAGS)
+bench_frag_LDADD = $(BENCH_LIBS)
+
+bench_fastpath_SOURCES = bench/fastpath.c $(BENCH_COMMON)
+bench_fastpath_CFLAGS = $(BENCH_CFLAGS)
+bench_fastpath_LDADD = $(BENCH_LIBS)
+
+EXTRA_DIST += bench/run.py bench/README
+CLEANFILES += $(BENCH_PROGS) bench/out/results.txt bench/out/results.csv \
+	bench/out/results.svg bench/out/runs.csv
+
+# The library's file name comes from its .la (dlname), so a change of the
+# libtool version does not break the path.  Make variables given on the
+# command line (QUICK=1, THREADS=16, ...) reach run.py through the
+# environment.
+bench:
+	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) lib/libshimmer.la $(BENCH_PROGS)
+	@dl=`sed -n "s/^dlname='\(.*\)'$$/\1/p" lib/libshimmer.la`; \
+	py="$(PYTHON3)"; \
+	SHIMMER_LIB="$${SHIMMER_LIB:-$(abs_top_builddir)/lib/.libs/$$dl}" \
+	$${py:-python3} $(srcdir)/bench/run.py \
+	    --bindir="$(abs_top_builddir)/bench" \
+	    --out="$(abs_top_builddir)/bench/out"
+
+bench-quick:
+	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) bench QUICK=1
+
+.PHONY: bench bench-quick
