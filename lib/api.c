@@ -237,6 +237,7 @@ SHM_EXPORT int malloc_trim(size_t pad)
 		shm_tcache_flush_all(tc);
 	for (unsigned i = 0; i < shm_narenas; i++)
 		shm_arena_purge_all(shm_arenas[i], &released);
+	shm_huge_decay(true, &released);
 	return released;
 }
 

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * huge.c - blocks above SHM_LARGE_MAX, each mapped on its own, aligned to a
- * chunk (or more), and unmapped on free.  Their sizes live out of line in a
- * table keyed by address; the registry marks the slot of each block's
- * start, so a pointer is known to be a huge block before the table is read.
+ * chunk (or more).  Their sizes live out of line in a table keyed by
+ * address; the registry marks the slot of each block's start, so a pointer
+ * is known to be a huge block before the table is read.
+ *
+ * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while
+ * (most recently freed first, at most HUGE_CACHE_BYTES in all) and handed
+ * out again for a request it fits: programs that free and allocate blocks
+ * of megabytes in turn would otherwise pay a map, an unmap and a page fault
+ * per page every time.  Cached mappings older than the decay time, and all
+ * of them on malloc_trim, are unmapped.  Larger blocks are unmapped at once.
  */
 #include "shimmer-internal.h"
 
@@ -16,6 +23,21 @@ typedef struct huge_entry {
 static pthread_mutex_t shm_huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static huge_entry_t *table;
 static size_t table_cap, table_used, huge_bytes;
+
+#define HUGE_CACHE_SLOTS 16
+#define HUGE_CACHE_BLOCK ((size_t)32 << 20)
+#define HUGE_CACHE_BYTES ((size_t)64 << 20)
+
+typedef struct huge_cached {
+	void *addr;
+	size_t len;
+	uint32_t stamp;		/* when it was freed (ms) */
+} huge_cached_t;
+
+/* cache[0] is the oldest, cache[ncached - 1] the most recently freed. */
+static huge_cached_t cache[HUGE_CACHE_SLOTS];
+static unsigned ncached;
+static size_t cached_bytes;
 
 static size_t huge_hash(uintptr_t addr)
 {
@@ -87,16 +109,76 @@ static size_t huge_extra(void)
 	return shm_opt.guard ? SHM_PAGE_SIZE : 0;
 }
 
+static void cache_drop(unsigned i)
+{
+	cached_bytes -= cache[i].len;
+	ncached--;
+	for (; i < ncached; i++)
+		cache[i] = cache[i + 1];
+}
+
+/* The best-fitting cached mapping for len bytes aligned to align, cut to
+ * len; NULL if none fits.  Called with the huge lock held. */
+static void *cache_take(size_t len, size_t align)
+{
+	unsigned best = ncached;
+
+	for (unsigned i = ncached; i-- > 0;)
+		if (cache[i].len >= len && ((uintptr_t)cache[i].addr & (align - 1)) == 0 &&
+		    (best == ncached || cache[i].len < cache[best].len))
+			best = i;
+	if (best == ncached)
+		return NULL;
+	char *p = cache[best].addr;
+	size_t have = cache[best].len;
+	cache_drop(best);
+	shm_os_unmap(p + len, have - len);
+	return p;
+}
+
+/* Unmap cached mappings freed at least the decay time ago, or all. */
+static void cache_expire(bool all)
+{
+	uint32_t now = shm_now_ms();
+
+	while (ncached > 0 &&
+	       (all || (uint32_t)(now - cache[0].stamp) >= shm_opt.decay_ms)) {
+		shm_os_unmap(cache[0].addr, cache[0].len);
+		cache_drop(0);
+	}
+}
+
+/* Keep a freed mapping for reuse if it is small enough, making room by
+ * unmapping the oldest; false if it is to be unmapped now. */
+static bool cache_put(void *p, size_t len)
+{
+	if (len > HUGE_CACHE_BLOCK || shm_opt.decay_ms == 0 || huge_extra())
+		return false;
+	cache_expire(false);
+	while (ncached == HUGE_CACHE_SLOTS || cached_bytes + len > HUGE_CACHE_BYTES) {
+		shm_os_unmap(cache[0].addr, cache[0].len);
+		cache_drop(0);
+	}
+	cache[ncached++] = (huge_cached_t){ p, len, shm_now_ms() };
+	cached_bytes += len;
+	return true;
+}
+
 void *shm_huge_alloc(size_t size, size_t align, bool zero)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE) + huge_extra();
-	char *p;
+	char *p = NULL;
 
-	(void)zero;	/* fresh mappings read as zero */
 	if (align < SHM_CHUNK_SIZE)
 		align = SHM_CHUNK_SIZE;
-	p = shm_os_map_aligned(len, align);
-	if (p == NULL)
+	/* A zeroed block is cheaper as a fresh mapping: its pages are zero
+	 * and only faulted in where the program touches them. */
+	if (!zero && ncached > 0) {
+		pthread_mutex_lock(&shm_huge_lock);
+		p = cache_take(len, align);
+		pthread_mutex_unlock(&shm_huge_lock);
+	}
+	if (p == NULL && (p = shm_os_map_aligned(len, align)) == NULL)
 		return NULL;
 	if (huge_extra())
 		shm_os_protect(p + len - huge_extra(), huge_extra(), false);
@@ -112,6 +194,18 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	shm_registry_set(p, SHM_REG_HUGE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
+}
+
+/* malloc_trim and the periodic purge: cached mappings past their time. */
+void shm_huge_decay(bool all, bool *released)
+{
+	if (ncached == 0)
+		return;
+	pthread_mutex_lock(&shm_huge_lock);
+	if (ncached > 0 && released)
+		*released = true;
+	cache_expire(all);
+	pthread_mutex_unlock(&shm_huge_lock);
 }
 
 /* The entry of the huge block at p.  If there is none, the huge lock is
@@ -137,8 +231,10 @@ void shm_huge_free(void *p, const char *func)
 	huge_remove(e);
 	huge_bytes -= len - huge_extra();
 	shm_registry_set(p, SHM_REG_NONE);
+	bool kept = cache_put(p, len);
 	pthread_mutex_unlock(&shm_huge_lock);
-	shm_os_unmap(p, len);
+	if (!kept)
+		shm_os_unmap(p, len);
 }
 
 /* Usable bytes of the huge block at p; 0 after a reported misuse. */
@@ -189,11 +285,12 @@ void *shm_huge_realloc(void *p, size_t size)
 	return q;
 }
 
-void shm_huge_totals(size_t *bytes, size_t *count)
+void shm_huge_totals(size_t *bytes, size_t *count, size_t *cached)
 {
 	pthread_mutex_lock(&shm_huge_lock);
 	*bytes = huge_bytes;
 	*count = table_used;
+	*cached = cached_bytes;
 	pthread_mutex_unlock(&shm_huge_lock);
 }
 

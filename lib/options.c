@@ -15,7 +15,7 @@ shm_options_t shm_opt = {
 	.narenas = 0,			/* 0: four per CPU, decided at start */
 	.tcache = 1,
 	.tcache_max = 16384,
-	.decay_ms = 10000,
+	.decay_ms = 1000,
 	.retain_chunks = 4,
 	.dss = SHM_DSS_SECONDARY,
 	.thp = SHM_THP_DEFAULT,
@@ -34,7 +34,7 @@ const shm_option_def_t shm_option_table[] = {
 	  "per-thread caches of small blocks" },
 	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 16384, "16384",
 	  "largest block size, in bytes, kept in thread caches" },
-	{ "decay_ms", "unsigned", OPT(decay_ms), 0, 3600000, "10000",
+	{ "decay_ms", "unsigned", OPT(decay_ms), 0, 3600000, "1000",
 	  "milliseconds freed pages stay before they are purged; 0 purges at once" },
 	{ "retain_chunks", "unsigned", OPT(retain_chunks), 0, 1024, "4",
 	  "empty chunks an arena keeps mapped before it unmaps more" },

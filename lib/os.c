@@ -233,9 +233,9 @@ void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align)
 		munmap(hole, newlen + align);
 		return NULL;
 	}
-	munmap(hole, target - (uintptr_t)hole);
-	munmap((char *)target + newlen,
-	       (uintptr_t)hole + newlen + align - (target + newlen));
+	shm_os_unmap(hole, target - (uintptr_t)hole);
+	shm_os_unmap((char *)target + newlen,
+		     (uintptr_t)hole + newlen + align - (target + newlen));
 	return p;
 }
 

@@ -324,6 +324,8 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 	uint32_t now = shm_now_ms();
 
 	arena->last_purge = now;
+	if (!all)
+		shm_huge_decay(false, NULL);
 	if (arena->dirty_pages == 0)
 		return;
 	for (size_t w = 0; w <= SHM_RUN_WORDS; w++) {

@@ -26,9 +26,15 @@ static void *alloc_class(unsigned cls)
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
 		return shm_arena_alloc_small(arena, cls);
 	}
+	/* Refills start small and double up to half the bin, so a thread that
+	 * makes a few blocks of a class does not carve (and at exit hand back)
+	 * a full cache of them. */
 	shm_cache_bin_t *bin = &tc->bins[cls];
-	if (bin->head == NULL)
-		shm_arena_fill(tc->arena, cls, bin, bin->max / 2);
+	if (bin->head == NULL) {
+		shm_arena_fill(tc->arena, cls, bin, bin->fill);
+		if (bin->fill < bin->max / 2)
+			bin->fill *= 2;
+	}
 	if ((p = shm_cache_bin_pop(bin)) != NULL)
 		return p;
 	if (bin->head != NULL)

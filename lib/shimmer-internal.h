@@ -190,8 +190,9 @@ static inline void *shm_link_decode(const void *slot, uintptr_t enc)
  */
 typedef struct shm_cache_bin {
 	void *head;
-	uint32_t count;
-	uint32_t max;
+	uint16_t count;
+	uint16_t max;		/* 0: the class is not cached */
+	uint16_t fill;		/* objects the next refill asks for */
 } shm_cache_bin_t;
 
 /* ---- Size classes (sizeclass.c) ----------------------------------------- */
@@ -269,7 +270,8 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero);
 void shm_huge_free(void *p, const char *func);
 size_t shm_huge_size(const void *p, const char *func);
 void *shm_huge_realloc(void *p, size_t size);
-void shm_huge_totals(size_t *bytes, size_t *count);
+void shm_huge_totals(size_t *bytes, size_t *count, size_t *cached);
+void shm_huge_decay(bool all, bool *released);
 void shm_huge_prefork(void);
 void shm_huge_postfork(bool child);
 

@@ -16,7 +16,7 @@
 void shm_stats_collect(struct shimmer_stats *out)
 {
 	size_t small_out = 0, large = 0, active_pages = 0, chunks = 0;
-	size_t dirty = 0, nmalloc = 0, nfree = 0, huge_bytes, huge_count;
+	size_t dirty = 0, nmalloc = 0, nfree = 0, huge_bytes, huge_count, huge_cached;
 
 	memset(out, 0, sizeof(*out));
 	if (!shm_started)
@@ -39,14 +39,15 @@ void shm_stats_collect(struct shimmer_stats *out)
 		dirty += arena->dirty_pages;
 		pthread_mutex_unlock(&arena->lock);
 	}
-	shm_huge_totals(&huge_bytes, &huge_count);
+	shm_huge_totals(&huge_bytes, &huge_count, &huge_cached);
 
 	size_t cached = shm_tcache_cached_bytes();
 	out->allocated = (small_out > cached ? small_out - cached : 0) + large +
 			 huge_bytes;
 	out->active = (active_pages << SHM_PAGE_SHIFT) + huge_bytes;
-	out->mapped = chunks * SHM_CHUNK_SIZE + huge_bytes + shm_base_mapped();
-	out->dirty = dirty << SHM_PAGE_SHIFT;
+	out->mapped = chunks * SHM_CHUNK_SIZE + huge_bytes + huge_cached +
+		      shm_base_mapped();
+	out->dirty = (dirty << SHM_PAGE_SHIFT) + huge_cached;
 	out->huge = huge_bytes;
 	out->nmalloc = nmalloc + huge_count;
 	out->nfree = nfree;

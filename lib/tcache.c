@@ -103,6 +103,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
 		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
+		tc->bins[cls].fill = 4;
 	}
 	tc->arena = shm_arena_choose();
 	pthread_mutex_lock(&shm_tcache_list_lock);

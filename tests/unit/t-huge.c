@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-huge.c - huge blocks and the cache of freed huge mappings: a freed
+ * mapping is reused for the next request it fits (cut to size), a zeroed
+ * request gets a fresh mapping, blocks too big for the cache are unmapped
+ * at once, and cached mappings are unmapped after the decay time or on
+ * trim.
+ */
+#include "tcache.h"
+#include "../tap.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define MiB ((size_t)1 << 20)
+
+/* Whether [p, p+len) is mapped at all: mincore fails with ENOMEM if not. */
+static int mapped(void *p, size_t len)
+{
+	unsigned char vec[4096];
+
+	return len / SHM_PAGE_SIZE <= sizeof(vec) && mincore(p, len, vec) == 0;
+}
+
+static size_t cached_now(void)
+{
+	size_t bytes, count, cached;
+
+	shm_huge_totals(&bytes, &count, &cached);
+	return cached;
+}
+
+int main(void)
+{
+	shm_start();
+	shm_opt.decay_ms = 200;
+
+	char *p = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, false);
+	memset(p, 1, 8 * MiB);
+	shm_free_fast(p);
+	is(cached_now(), 8 * MiB, "a freed 8 MiB block is kept in the cache");
+	ok(mapped(p, 8 * MiB), "and stays mapped");
+
+	char *q = shm_route_alloc(6 * MiB, SHM_MIN_ALIGN, false);
+	ok(q == p, "a 6 MiB request reuses that mapping");
+	is(q[0], 1, "with its pages still in place");
+	ok(!mapped(p + 6 * MiB, 2 * MiB), "its unneeded tail is unmapped");
+	is(cached_now(), 0, "and the cache is empty again");
+
+	char *z = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, true);
+	shm_free_fast(q);
+	char *z2 = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, true);
+	ok(z2 != q && z2[0] == 0, "a zeroed request takes a fresh mapping");
+	shm_free_fast(z);
+	shm_free_fast(z2);
+
+	char *big = shm_route_alloc(40 * MiB, SHM_MIN_ALIGN, false);
+	size_t before = cached_now();
+	shm_free_fast(big);
+	is(cached_now(), before, "a 40 MiB block is not cached");
+	ok(!mapped(big, 40 * MiB), "but unmapped when freed");
+
+	char *a = shm_route_alloc(4 * MiB, SHM_MIN_ALIGN, false);
+	shm_free_fast(a);
+	ok(cached_now() > 0, "cached mappings wait for the decay time");
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	shm_huge_decay(false, NULL);
+	is(cached_now(), 0, "and are gone after it");
+	ok(!mapped(a, 4 * MiB), "unmapped");
+
+	char *b = shm_route_alloc(5 * MiB, SHM_MIN_ALIGN, false);
+	shm_free_fast(b);
+	is(malloc_trim(0), 1, "malloc_trim reports released memory");
+	is(cached_now(), 0, "and empties the cache");
+	return done_testing();
+}
