@@ -117,14 +117,17 @@ static void cache_drop(unsigned i)
 		cache[i] = cache[i + 1];
 }
 
-/* The best-fitting cached mapping for len bytes aligned to align, cut to
- * len; NULL if none fits.  Called with the huge lock held. */
-static void *cache_take(size_t len, size_t align)
+/* The best-fitting cached mapping for *len bytes aligned to align; NULL if
+ * none fits.  A mapping up to twice the request is handed out whole (*len
+ * grows to it): its pages are already faulted in, which is what makes the
+ * cache worth having; a bigger one is cut to size.  Called with the huge
+ * lock held. */
+static void *cache_take(size_t *len, size_t align)
 {
 	unsigned best = ncached;
 
 	for (unsigned i = ncached; i-- > 0;)
-		if (cache[i].len >= len && ((uintptr_t)cache[i].addr & (align - 1)) == 0 &&
+		if (cache[i].len >= *len && ((uintptr_t)cache[i].addr & (align - 1)) == 0 &&
 		    (best == ncached || cache[i].len < cache[best].len))
 			best = i;
 	if (best == ncached)
@@ -132,7 +135,10 @@ static void *cache_take(size_t len, size_t align)
 	char *p = cache[best].addr;
 	size_t have = cache[best].len;
 	cache_drop(best);
-	shm_os_unmap(p + len, have - len);
+	if (have / 2 > *len)
+		shm_os_unmap(p + *len, have - *len);
+	else
+		*len = have;
 	return p;
 }
 
@@ -175,7 +181,7 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	 * and only faulted in where the program touches them. */
 	if (!zero && ncached > 0) {
 		pthread_mutex_lock(&shm_huge_lock);
-		p = cache_take(len, align);
+		p = cache_take(&len, align);
 		pthread_mutex_unlock(&shm_huge_lock);
 	}
 	if (p == NULL && (p = shm_os_map_aligned(len, align)) == NULL)

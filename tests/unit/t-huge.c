@@ -46,9 +46,17 @@ int main(void)
 
 	char *q = shm_route_alloc(6 * MiB, SHM_MIN_ALIGN, false);
 	ok(q == p, "a 6 MiB request reuses that mapping");
+	is(shm_huge_size(q, "test"), 8 * MiB, "whole, as it is less than twice the request");
 	is(q[0], 1, "with its pages still in place");
-	ok(!mapped(p + 6 * MiB, 2 * MiB), "its unneeded tail is unmapped");
+
 	is(cached_now(), 0, "and the cache is empty again");
+
+	shm_free_fast(q);
+	char *cut = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
+	ok(cut == p, "a 3 MiB request also reuses it");
+	is(shm_huge_size(cut, "test"), 3 * MiB, "cut to size, as it is over twice the request");
+	ok(!mapped(p + 3 * MiB, 5 * MiB), "with the cut-off tail unmapped");
+	q = cut;
 
 	char *z = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, true);
 	shm_free_fast(q);
