@@ -185,7 +185,7 @@ SHM_EXPORT void *pvalloc(size_t size)
 /* ---- Sized free ---------------------------------------------------------------- */
 
 /* A block freed with a size must have been allocated with it: its usable
- * size is then exactly what the router gives that size. */
+ * size is then what the router gives that size. */
 static void free_checked(void *ptr, size_t align, size_t size,
 			 const char *func)
 {
@@ -197,7 +197,7 @@ static void free_checked(void *ptr, size_t align, size_t size,
 	size_t usable = shm_block_usable(ptr, func, &cls);
 	if (usable == 0)
 		goto out;
-	if (size > SHM_SIZE_MAX || usable != shm_route_usable(size, align)) {
+	if (size > SHM_SIZE_MAX || !shm_route_fits(size, align, usable)) {
 		shm_report(func, ptr, "size does not match the block at", cls);
 		goto out;
 	}

@@ -105,21 +105,25 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	return p;
 }
 
-/* The usable size shm_route_alloc gives a request: what free_sized checks
- * a block against. */
-size_t shm_route_usable(size_t size, size_t align)
+/* Whether a block of usable bytes is what shm_route_alloc gives a request
+ * of size and align: what free_sized checks a block against.  Exact for
+ * small and large blocks; a huge block may be a cached mapping up to twice
+ * its request (see huge.c). */
+bool shm_route_fits(size_t size, size_t align, size_t usable)
 {
 	size_t routed = size ? size : 1;
 
 	if (SHM_UNLIKELY(shm_debug))
 		routed = shm_debug_pad(routed, align);
-
 	if (routed <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
 		unsigned cls = route_class(routed, align);
 		if (cls < SHM_NCLASSES)
-			return shm_opt.canary ? size : shm_classes[cls].size;
+			return usable == (shm_opt.canary ? size : shm_classes[cls].size);
 	}
-	return shm_align_up(routed, SHM_PAGE_SIZE);
+	size_t pages = shm_align_up(routed, SHM_PAGE_SIZE);
+	if (route_is_large(routed, align))
+		return usable == pages;
+	return usable >= pages && usable / 2 <= pages;
 }
 
 /* Small requests that missed the cache, and every other size. */

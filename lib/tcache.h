@@ -20,7 +20,7 @@ extern __thread shm_tcache_t *shm_tls_cache
 
 void *shm_malloc_slow(size_t size);
 void *shm_route_alloc(size_t size, size_t align, bool zero);
-size_t shm_route_usable(size_t size, size_t align);
+bool shm_route_fits(size_t size, size_t align, size_t usable);
 size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out);
 void shm_free_block(void *p, const char *func);
 void shm_free_slow(void *p);
