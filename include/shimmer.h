@@ -56,18 +56,43 @@ typedef void shimmer_write_cb(void *opaque, const char *text);
 void  shimmer_stats_print(shimmer_write_cb *write_cb, void *opaque,
                           const char *opts);
 
-/* A snapshot of the allocator's byte counts.  Invariant at any quiet moment:
- * allocated <= active <= mapped. */
+/* A snapshot of the allocator's counts.  Invariant at any quiet moment:
+ * allocated <= active <= resident <= mapped. */
 struct shimmer_stats {
 	size_t allocated;	/* bytes in blocks handed to the program */
 	size_t active;		/* bytes in pages holding live blocks */
 	size_t mapped;		/* bytes obtained from the system, still held */
 	size_t dirty;		/* freed pages not yet given back (purged) */
 	size_t huge;		/* bytes in blocks mapped one by one */
-	size_t nmalloc;		/* allocations served by the central heap */
-	size_t nfree;		/* frees returned to the central heap */
+	size_t nmalloc;		/* allocations made by the program */
+	size_t nfree;		/* frees made by the program */
+	size_t resident;	/* pages touched and not given back */
+	size_t retained;	/* mapped but given back: mapped - resident */
 };
 void  shimmer_stats_get(struct shimmer_stats *out);
+
+/*
+ * Read and change the allocator by name, in the spirit of jemalloc's
+ * mallctl.  To read, pass oldp and *oldlenp (the bytes available at oldp;
+ * set to the value's size on success); to write, pass newp and newlen; an
+ * action takes neither.  Returns 0, or ENOENT for an unknown name, EINVAL
+ * for a wrong size, EPERM to write a read-only name.  The names (see
+ * shimmer(3), CONTROL):
+ *   version                                   const char *
+ *   epoch                                     uint64_t (write: refresh)
+ *   opt.KEY  (every SHIMMER_OPTIONS key)       unsigned; some writable
+ *   arenas.narenas, arenas.nclasses           unsigned
+ *   arenas.class.C.size                       uint64_t
+ *   stats.{allocated,active,resident,mapped,retained,dirty,huge,
+ *          nmalloc,nfree}                     uint64_t
+ *   stats.arenas.A.{nchunks,active,dirty,large,nmalloc_large,nfree_large}
+ *   stats.classes.C.{size,nmalloc,nfree,live,slabs,util}      uint64_t
+ *                          (util: per mille of the class's slab objects out
+ *                          of the slabs, in blocks or thread caches)
+ *   thread.tcache.flush, arena.purge, arena.A.purge           actions
+ */
+int   shimmer_ctl(const char *name, void *oldp, size_t *oldlenp,
+                  const void *newp, size_t newlen);
 
 /* Return the library's version string, e.g. "0.1.0". */
 const char *shimmer_version(void);

@@ -119,8 +119,8 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	slab->fresh = 0;
 	if (shm_opt.random_slab)
 		slab_shuffle(arena, slab, base, c);
-	arena->bins[cls].nslabs++;
-	arena->active_pages += run;
+	arena->pub->classes[cls].nslabs++;
+	arena->pub->active_pages += run;
 	bin_list(&arena->bins[cls], slab);
 	return slab;
 }
@@ -140,8 +140,8 @@ static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
 	if (run > c->npages)
 		shm_os_protect(shm_page_addr(chunk, idx + c->npages),
 			       SHM_PAGE_SIZE, true);
-	arena->bins[cls].nslabs--;
-	arena->active_pages -= run;
+	arena->pub->classes[cls].nslabs--;
+	arena->pub->active_pages -= run;
 	shm_run_free(arena, chunk, idx, run);
 }
 
@@ -173,7 +173,7 @@ static void *bin_take(shm_arena_t *arena, unsigned cls)
 	}
 	if (--slab->nfree == 0)
 		bin_unlist(bin, slab);
-	bin->nmalloc++;
+	arena->pub->classes[cls].slab_objs++;
 	return obj;
 }
 
@@ -187,7 +187,7 @@ static void bin_put(shm_arena_t *arena, void *obj, shm_page_t *slab,
 	((shm_link_t *)obj)->next = shm_link_encode(obj, slab->free);
 	((shm_link_t *)obj)->key = shm_secret;
 	slab->free = obj;
-	bin->nfree++;
+	arena->pub->classes[cls].slab_objs--;
 	if (!slab->listed)
 		bin_list(bin, slab);
 	if (++slab->nfree == shm_classes[cls].nobjs &&
@@ -258,8 +258,10 @@ void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls)
 	pthread_mutex_lock(&arena->lock);
 	void *obj = bin_take(arena, cls);
 	pthread_mutex_unlock(&arena->lock);
-	if (obj)
+	if (obj) {
 		((shm_link_t *)obj)->key = 0;
+		__atomic_fetch_add(&arena->pub->classes[cls].nmalloc, 1, __ATOMIC_RELAXED);
+	}
 	return obj;
 }
 
@@ -271,6 +273,7 @@ void shm_arena_free_small(void *p)
 	pthread_mutex_lock(&arena->lock);
 	bin_put(arena, p, slab, slab->cls);
 	pthread_mutex_unlock(&arena->lock);
+	__atomic_fetch_add(&arena->pub->classes[slab->cls].nfree, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- Large blocks ------------------------------------------------------------ */
@@ -310,9 +313,9 @@ void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 		if (large_extra())
 			shm_os_protect((char *)p + (npages << SHM_PAGE_SHIFT),
 				       SHM_PAGE_SIZE, false);
-		arena->active_pages += run;
-		arena->large_allocated += npages << SHM_PAGE_SHIFT;
-		arena->nmalloc_large++;
+		arena->pub->active_pages += run;
+		arena->pub->large_bytes += npages << SHM_PAGE_SHIFT;
+		arena->pub->nmalloc_large++;
 	}
 	pthread_mutex_unlock(&arena->lock);
 	if (p && zero && !zeroed)
@@ -349,9 +352,9 @@ void shm_arena_free_large(void *p, const char *func)
 		if (large_extra())
 			shm_os_protect((char *)p + ((npages - 1) << SHM_PAGE_SHIFT),
 				       SHM_PAGE_SIZE, true);
-		arena->active_pages -= npages;
-		arena->large_allocated -= (npages - large_extra()) << SHM_PAGE_SHIFT;
-		arena->nfree_large++;
+		arena->pub->active_pages -= npages;
+		arena->pub->large_bytes -= (npages - large_extra()) << SHM_PAGE_SHIFT;
+		arena->pub->nfree_large++;
 		shm_run_free(arena, chunk, shm_page_index(chunk, p), npages);
 	}
 	pthread_mutex_unlock(&arena->lock);
@@ -394,8 +397,8 @@ bool shm_arena_resize_large(void *p, size_t size)
 			large_mark(chunk, idx, new_npages);
 	}
 	if (done) {
-		arena->active_pages += new_npages - npages;
-		arena->large_allocated += (new_npages - npages) << SHM_PAGE_SHIFT;
+		arena->pub->active_pages += new_npages - npages;
+		arena->pub->large_bytes += (new_npages - npages) << SHM_PAGE_SHIFT;
 	}
 	pthread_mutex_unlock(&arena->lock);
 	return done;
@@ -412,7 +415,6 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
 
 bool shm_arenas_init(void)
 {
-	shm_narenas = shm_opt.narenas;
 	shm_arenas = shm_base_alloc(shm_narenas * sizeof(*shm_arenas));
 	if (shm_arenas == NULL)
 		return false;
@@ -423,6 +425,7 @@ bool shm_arenas_init(void)
 		shm_lock_init(&arena->lock);
 		arena->index = i;
 		arena->random = shm_secret ^ i;
+		arena->pub = shm_publish_arena(i);
 		shm_arenas[i] = arena;
 	}
 	return true;

@@ -30,6 +30,8 @@ void *shm_base_alloc(size_t size)
 		base_cur = block;
 		base_end = block + len;
 		base_mapped += len;
+		if (shm_pub)
+			shm_pub->base_mapped = base_mapped;
 	}
 	p = base_cur;
 	base_cur += size;

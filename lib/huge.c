@@ -22,7 +22,7 @@ typedef struct huge_entry {
 
 static pthread_mutex_t shm_huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static huge_entry_t *table;
-static size_t table_cap, table_used, huge_bytes;
+static size_t table_cap, table_used;
 
 #define HUGE_CACHE_SLOTS 16
 #define HUGE_CACHE_BLOCK ((size_t)32 << 20)
@@ -37,7 +37,6 @@ typedef struct huge_cached {
 /* cache[0] is the oldest, cache[ncached - 1] the most recently freed. */
 static huge_cached_t cache[HUGE_CACHE_SLOTS];
 static unsigned ncached;
-static size_t cached_bytes;
 
 static size_t huge_hash(uintptr_t addr)
 {
@@ -111,7 +110,7 @@ static size_t huge_extra(void)
 
 static void cache_drop(unsigned i)
 {
-	cached_bytes -= cache[i].len;
+	shm_pub->huge_cached -= cache[i].len;
 	ncached--;
 	for (; i < ncached; i++)
 		cache[i] = cache[i + 1];
@@ -161,12 +160,13 @@ static bool cache_put(void *p, size_t len)
 	if (len > HUGE_CACHE_BLOCK || shm_opt.decay_ms == 0 || huge_extra())
 		return false;
 	cache_expire(false);
-	while (ncached == HUGE_CACHE_SLOTS || cached_bytes + len > HUGE_CACHE_BYTES) {
+	while (ncached == HUGE_CACHE_SLOTS ||
+	       shm_pub->huge_cached + len > HUGE_CACHE_BYTES) {
 		shm_os_unmap(cache[0].addr, cache[0].len);
 		cache_drop(0);
 	}
 	cache[ncached++] = (huge_cached_t){ p, len, shm_now_ms() };
-	cached_bytes += len;
+	shm_pub->huge_cached += len;
 	return true;
 }
 
@@ -196,7 +196,9 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	}
 	huge_put((huge_entry_t){ (uintptr_t)p, len, align });
 	table_used++;
-	huge_bytes += len - huge_extra();
+	shm_pub->huge_bytes += len - huge_extra();
+	shm_pub->huge_count++;
+	shm_pub->huge_nmalloc++;
 	shm_registry_set(p, SHM_REG_HUGE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
@@ -235,7 +237,9 @@ void shm_huge_free(void *p, const char *func)
 		return;
 	size_t len = e->size;
 	huge_remove(e);
-	huge_bytes -= len - huge_extra();
+	shm_pub->huge_bytes -= len - huge_extra();
+	shm_pub->huge_count--;
+	shm_pub->huge_nfree++;
 	shm_registry_set(p, SHM_REG_NONE);
 	bool kept = cache_put(p, len);
 	pthread_mutex_unlock(&shm_huge_lock);
@@ -277,7 +281,7 @@ void *shm_huge_realloc(void *p, size_t size)
 			return NULL;
 		}
 	}
-	huge_bytes += len - old;
+	shm_pub->huge_bytes += len - old;
 	if (q != p) {
 		huge_remove(e);
 		shm_registry_set(p, SHM_REG_NONE);
@@ -291,13 +295,25 @@ void *shm_huge_realloc(void *p, size_t size)
 	return q;
 }
 
-void shm_huge_totals(size_t *bytes, size_t *count, size_t *cached)
+/* Copy up to max live huge blocks into out, for the heap picture. */
+uint32_t shm_huge_snapshot(shm_pub_huge_t *out, uint32_t max, uint32_t *truncated)
 {
+	uint32_t n = 0;
+
 	pthread_mutex_lock(&shm_huge_lock);
-	*bytes = huge_bytes;
-	*count = table_used;
-	*cached = cached_bytes;
+	for (size_t i = 0; i < table_cap; i++) {
+		if (table[i].addr == 0)
+			continue;
+		if (n == max) {
+			*truncated = 1;
+			break;
+		}
+		out[n].addr = table[i].addr;
+		out[n].size = table[i].size - huge_extra();
+		n++;
+	}
 	pthread_mutex_unlock(&shm_huge_lock);
+	return n;
 }
 
 void shm_huge_prefork(void)

@@ -36,6 +36,7 @@ static void fork_parent(void)
  * other threads' caches are emptied (which takes arena locks). */
 static void fork_child(void)
 {
+	shm_publish_postfork_child();
 	shm_os_dss_postfork(true);
 	shm_base_postfork(true);
 	shm_huge_postfork(true);
@@ -64,6 +65,9 @@ void shm_start_slow(void)
 	do
 		shm_os_random(&shm_secret, sizeof(shm_secret));
 	while (shm_secret == 0);
+	shm_narenas = shm_opt.narenas;
+	if (!shm_publish_init())
+		start_failed("no memory for the statistics");
 	if (!shm_arenas_init())
 		start_failed("no memory for the arenas");
 	shm_tcache_init();

@@ -22,6 +22,7 @@ shm_options_t shm_opt = {
 	.stats_print = 0,
 	.stats_format = SHM_STATS_TEXT,
 	.on_error = SHM_ON_ERROR_ABORT,
+	.publish = 1,
 };
 
 #define OPT(field) offsetof(shm_options_t, field)
@@ -46,6 +47,8 @@ const shm_option_def_t shm_option_table[] = {
 	  "print statistics to stderr at exit" },
 	{ "stats_format", "text|json", OPT(stats_format), 0, 1, "text",
 	  "format of the statistics printed at exit" },
+	{ "publish", BOOL, OPT(publish), 0, 1, "true",
+	  "publish statistics for shimmer stats and shimmer map (a memory file)" },
 	{ "on_error", "abort|report", OPT(on_error), 0, 1, "abort",
 	  "on an invalid or double free: abort, or report it and leak the block" },
 	{ "junk", BOOL, OPT(junk), 0, 1, "false",

@@ -264,3 +264,52 @@ void shm_os_rss(size_t *now, size_t *peak)
 		pages = pages * 10 + (size_t)(*s - '0');
 	*now = pages * (size_t)sysconf(_SC_PAGESIZE);
 }
+
+/* ---- Shared memory for published statistics ------------------------------- */
+
+/* A memory file of size bytes; -1 if the kernel has none to give. */
+int shm_os_memfd(const char *name, size_t size)
+{
+	int fd = (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Map fd shared; at addr exactly when addr is not NULL (replacing what is
+ * there), anywhere otherwise. */
+void *shm_os_map_shared(int fd, size_t size, void *addr)
+{
+	void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | (addr ? MAP_FIXED : 0), fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+bool shm_os_fill_fd(int fd, const void *buf, size_t len)
+{
+	const char *b = buf;
+	off_t off = 0;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, b, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		b += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+void shm_os_close(int fd)
+{
+	close(fd);
+}

@@ -107,14 +107,14 @@ static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 	tail->npages = (uint32_t)n;
 	index_insert(arena, head);
 	if (dirty)
-		arena->dirty_pages += n;
+		arena->pub->dirty_pages += n;
 }
 
 static void run_unmake_free(shm_arena_t *arena, shm_page_t *head)
 {
 	index_remove(arena, head);
 	if (head->dirty)
-		arena->dirty_pages -= head->npages;
+		arena->pub->dirty_pages -= head->npages;
 }
 
 /* ---- Chunks -------------------------------------------------------------- */
@@ -151,7 +151,7 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 	if (chunk->next)
 		chunk->next->prev = chunk;
 	arena->chunks = chunk;
-	arena->nchunks++;
+	arena->pub->nchunks++;
 	arena->nempty++;
 	run_make_free(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES, 0, 0);
 	shm_registry_set(chunk, SHM_REG_CHUNK);
@@ -168,7 +168,7 @@ static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 		if (run->dirty) {
 			shm_os_purge(shm_page_addr(chunk, SHM_HEADER_PAGES),
 				     SHM_RUN_MAX_PAGES << SHM_PAGE_SHIFT);
-			arena->dirty_pages -= SHM_RUN_MAX_PAGES;
+			arena->pub->dirty_pages -= SHM_RUN_MAX_PAGES;
 			run->dirty = 0;
 		}
 		return;
@@ -180,7 +180,7 @@ static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 		arena->chunks = chunk->next;
 	if (chunk->next)
 		chunk->next->prev = chunk->prev;
-	arena->nchunks--;
+	arena->pub->nchunks--;
 	arena->nempty--;
 	shm_registry_set(chunk, SHM_REG_NONE);
 	shm_os_unmap(chunk, SHM_CHUNK_SIZE);
@@ -277,7 +277,7 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 			return;
 		}
 	}
-	if (arena->dirty_pages &&
+	if (arena->pub->dirty_pages &&
 	    (uint32_t)(now - arena->last_purge) >= shm_opt.decay_ms / 8 + 1)
 		shm_arena_decay(arena, false, NULL);
 }
@@ -326,7 +326,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 	arena->last_purge = now;
 	if (!all)
 		shm_huge_decay(false, NULL);
-	if (arena->dirty_pages == 0)
+	if (arena->pub->dirty_pages == 0)
 		return;
 	for (size_t w = 0; w <= SHM_RUN_WORDS; w++) {
 		uint64_t bits = arena->nonempty[w];
@@ -344,7 +344,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 							   page_idx(run)),
 					     n << SHM_PAGE_SHIFT);
 				run->dirty = 0;
-				arena->dirty_pages -= n;
+				arena->pub->dirty_pages -= n;
 				if (released)
 					*released = true;
 			}

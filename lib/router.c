@@ -34,6 +34,7 @@ static void *alloc_class(unsigned cls)
 		shm_arena_fill(tc->arena, cls, bin, bin->fill);
 		if (bin->fill < bin->max / 2)
 			bin->fill *= 2;
+		shm_tcache_merge(tc, cls);
 	}
 	if ((p = shm_cache_bin_pop(bin)) != NULL)
 		return p;
@@ -129,6 +130,8 @@ bool shm_route_fits(size_t size, size_t align, size_t usable)
 /* Small requests that missed the cache, and every other size. */
 void *shm_malloc_slow(size_t size)
 {
+	if (shm_started)
+		shm_publish_poll();
 	if (size <= SHM_SMALL_MAX && !shm_debug) {
 		shm_start();
 		void *p = alloc_class(shm_size_class(size));
@@ -257,9 +260,11 @@ void shm_free_slow(void *p)
 	if (p == NULL)
 		return;
 	int saved = errno;
-	if (!shm_started)
+	if (!shm_started) {
 		shm_report("free", p, "invalid pointer", SHM_NO_CLASS);
-	else
+	} else {
+		shm_publish_poll();
 		shm_free_block(p, "free");
+	}
 	errno = saved;
 }

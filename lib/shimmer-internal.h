@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "shimmer.h"
+#include "publish.h"
 
 #define SHM_EXPORT __attribute__((visibility("default")))
 #define SHM_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -193,6 +194,9 @@ typedef struct shm_cache_bin {
 	uint16_t count;
 	uint16_t max;		/* 0: the class is not cached */
 	uint16_t fill;		/* objects the next refill asks for */
+	/* The program's calls served by this bin since its counts were last
+	 * merged into the arena's (plain increments: only its thread writes). */
+	uint64_t nmalloc, nfree;
 } shm_cache_bin_t;
 
 /* ---- Size classes (sizeclass.c) ----------------------------------------- */
@@ -203,8 +207,6 @@ typedef struct shm_cache_bin {
 
 typedef struct shm_bin {
 	shm_page_t *slabs;		/* slabs with free objects (heads) */
-	size_t nslabs;			/* slabs in use, full or not */
-	size_t nmalloc, nfree;		/* objects out of / back into slabs */
 } shm_bin_t;
 
 #define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)
@@ -213,18 +215,18 @@ typedef struct shm_arena {
 	pthread_mutex_t lock;
 	unsigned index;
 	shm_chunk_t *chunks;		/* every chunk of the arena */
-	size_t nchunks, nempty;		/* chunks, of which entirely free */
+	size_t nempty;			/* chunks entirely free */
 	/* Free-run index: runs[n] lists free runs of exactly n pages, most
 	 * recently freed first; nonempty has bit n set when runs[n] isn't. */
 	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
 	uint64_t nonempty[SHM_RUN_WORDS + 1];
-	size_t dirty_pages;
 	uint32_t last_purge;		/* ms stamp of the last decay pass */
 	shm_bin_t bins[SHM_NCLASSES];
-	size_t large_allocated;		/* bytes in large blocks */
-	size_t nmalloc_large, nfree_large;
-	size_t active_pages;		/* pages in slabs and large blocks */
 	uint64_t random;		/* random_slab: generator state */
+	/* The arena's counters, kept where other processes can read them
+	 * (publish.c); updated under the lock, but for the program's call
+	 * counts, which thread caches add with atomics when they merge. */
+	shm_pub_arena_t *pub;
 } shm_arena_t;
 
 extern shm_arena_t **shm_arenas;
@@ -270,8 +272,8 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero);
 void shm_huge_free(void *p, const char *func);
 size_t shm_huge_size(const void *p, const char *func);
 void *shm_huge_realloc(void *p, size_t size);
-void shm_huge_totals(size_t *bytes, size_t *count, size_t *cached);
 void shm_huge_decay(bool all, bool *released);
+uint32_t shm_huge_snapshot(shm_pub_huge_t *out, uint32_t max, uint32_t *truncated);
 void shm_huge_prefork(void);
 void shm_huge_postfork(bool child);
 
@@ -299,6 +301,10 @@ void shm_os_random(void *buf, size_t len);
 unsigned shm_os_ncpus(void);
 uint64_t shm_os_monotonic_ms(void);
 const char *shm_os_getenv(const char *name);
+int shm_os_memfd(const char *name, size_t size);
+void *shm_os_map_shared(int fd, size_t size, void *addr);
+bool shm_os_fill_fd(int fd, const void *buf, size_t len);
+void shm_os_close(int fd);
 void shm_os_dss_prefork(void);
 void shm_os_dss_postfork(bool child);
 void shm_lock_init(pthread_mutex_t *lock);
@@ -322,6 +328,7 @@ typedef struct shm_options {
 	unsigned thp;
 	unsigned stats_print;
 	unsigned stats_format;
+	unsigned publish;
 	unsigned on_error;
 	unsigned junk;
 	unsigned zero_free;
@@ -348,9 +355,36 @@ extern const size_t shm_option_count;
 void shm_options_init(const char *text);
 const shm_option_def_t *shm_option_find(const char *key, size_t len);
 
+/* ---- Published statistics (publish.c) ------------------------------------ */
+
+extern shm_pub_t *shm_pub;
+bool shm_publish_init(void);
+shm_pub_arena_t *shm_publish_arena(unsigned index);
+void shm_publish_snapshot(void);
+void shm_publish_postfork_child(void);
+
+/* A reader asked for a picture of the heap: answer from a slow path, with
+ * no lock held. */
+static inline void shm_publish_poll(void)
+{
+	if (SHM_UNLIKELY(__atomic_load_n(&shm_pub->snapshot_request, __ATOMIC_RELAXED) !=
+			 shm_pub->snapshot_done))
+		shm_publish_snapshot();
+}
+
 /* ---- Statistics (stats.c) ----------------------------------------------- */
 
-void shm_stats_collect(struct shimmer_stats *out);
+/* Everything the reports and shimmer_ctl show, gathered in one pass. */
+typedef struct shm_stats {
+	struct shimmer_stats sum;
+	uint64_t nchunks;
+	struct {
+		uint64_t nmalloc, nfree, nslabs, slab_objs;
+	} cls[SHM_NCLASSES];
+} shm_stats_t;
+
+void shm_stats_gather(shm_stats_t *st);
+uint64_t shm_stats_util(const shm_stats_t *st, unsigned cls);
 void shm_stats_exit_report(void);
 
 /* ---- Diagnostics (check.c) ---------------------------------------------- */

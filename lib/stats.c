@@ -1,61 +1,93 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stats.c - the allocator's counters and the statistics report.
+ * stats.c - gathering the counters, and the reports: text for people, JSON
+ * for programs (with a picture of the heap), glibc's malloc_stats,
+ * mallinfo2 and malloc_info.
  *
- * The central heap counts under its arena locks; thread caches count
- * nothing on their fast paths.  Bytes in blocks handed to the program are
- * what left the slabs, minus what sits in thread caches, plus large and
- * huge blocks.
+ * The counters live in the published arenas (publish.h).  Thread caches
+ * count the program's calls with plain increments and merge them when they
+ * refill or flush; gathering adds what live caches have not merged yet, so
+ * counts are exact whenever the program's threads are quiet.
  */
 #include "tcache.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-void shm_stats_collect(struct shimmer_stats *out)
+void shm_stats_gather(shm_stats_t *st)
 {
-	size_t small_out = 0, large = 0, active_pages = 0, chunks = 0;
-	size_t dirty = 0, nmalloc = 0, nfree = 0, huge_bytes, huge_count, huge_cached;
+	uint64_t pend_malloc[SHM_NCLASSES] = { 0 }, pend_free[SHM_NCLASSES] = { 0 };
+	uint64_t active_pages = 0, dirty_pages = 0, chunks = 0, large = 0;
 
-	memset(out, 0, sizeof(*out));
+	memset(st, 0, sizeof(*st));
 	if (!shm_started)
 		return;
+	shm_tcache_pending(pend_malloc, pend_free);
+	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+		st->cls[c].nmalloc = pend_malloc[c];
+		st->cls[c].nfree = pend_free[c];
+	}
 	for (unsigned i = 0; i < shm_narenas; i++) {
 		shm_arena_t *arena = shm_arenas[i];
+		const shm_pub_arena_t *a = arena->pub;
 		pthread_mutex_lock(&arena->lock);
-		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-			const shm_bin_t *bin = &arena->bins[cls];
-			small_out += (bin->nmalloc - bin->nfree) *
-				     shm_classes[cls].size;
-			nmalloc += bin->nmalloc;
-			nfree += bin->nfree;
+		for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+			st->cls[c].nmalloc += __atomic_load_n(&a->classes[c].nmalloc,
+							      __ATOMIC_RELAXED);
+			st->cls[c].nfree += __atomic_load_n(&a->classes[c].nfree,
+							    __ATOMIC_RELAXED);
+			st->cls[c].nslabs += a->classes[c].nslabs;
+			st->cls[c].slab_objs += a->classes[c].slab_objs;
 		}
-		large += arena->large_allocated;
-		nmalloc += arena->nmalloc_large;
-		nfree += arena->nfree_large;
-		active_pages += arena->active_pages;
-		chunks += arena->nchunks;
-		dirty += arena->dirty_pages;
+		large += a->large_bytes;
+		st->sum.nmalloc += a->nmalloc_large;
+		st->sum.nfree += a->nfree_large;
+		active_pages += a->active_pages;
+		dirty_pages += a->dirty_pages;
+		chunks += a->nchunks;
 		pthread_mutex_unlock(&arena->lock);
 	}
-	shm_huge_totals(&huge_bytes, &huge_count, &huge_cached);
 
-	size_t cached = shm_tcache_cached_bytes();
-	out->allocated = (small_out > cached ? small_out - cached : 0) + large +
-			 huge_bytes;
-	out->active = (active_pages << SHM_PAGE_SHIFT) + huge_bytes;
-	out->mapped = chunks * SHM_CHUNK_SIZE + huge_bytes + huge_cached +
-		      shm_base_mapped();
-	out->dirty = (dirty << SHM_PAGE_SHIFT) + huge_cached;
-	out->huge = huge_bytes;
-	out->nmalloc = nmalloc + huge_count;
-	out->nfree = nfree;
-	if (out->allocated > out->active)
-		out->allocated = out->active;
+	uint64_t small = 0;
+	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+		uint64_t live = st->cls[c].nmalloc > st->cls[c].nfree ?
+				st->cls[c].nmalloc - st->cls[c].nfree : 0;
+		small += live * shm_classes[c].size;
+		st->sum.nmalloc += st->cls[c].nmalloc;
+		st->sum.nfree += st->cls[c].nfree;
+	}
+	uint64_t huge = shm_pub->huge_bytes, cached = shm_pub->huge_cached;
+	st->sum.nmalloc += shm_pub->huge_nmalloc;
+	st->sum.nfree += shm_pub->huge_nfree;
+	st->nchunks = chunks;
+	st->sum.huge = huge;
+	st->sum.active = (active_pages << SHM_PAGE_SHIFT) + huge;
+	st->sum.allocated = small + large + huge;
+	if (st->sum.allocated > st->sum.active)
+		st->sum.allocated = st->sum.active;
+	st->sum.dirty = (dirty_pages << SHM_PAGE_SHIFT) + cached;
+	st->sum.mapped = chunks * SHM_CHUNK_SIZE + huge + cached + shm_base_mapped();
+	/* Pages touched and not given back: blocks, dirty pages, chunk
+	 * headers and the allocator's own metadata. */
+	st->sum.resident = st->sum.active + st->sum.dirty +
+			   chunks * (SHM_HEADER_PAGES << SHM_PAGE_SHIFT) + shm_base_mapped();
+	if (st->sum.resident > st->sum.mapped)
+		st->sum.resident = st->sum.mapped;
+	st->sum.retained = st->sum.mapped - st->sum.resident;
 }
 
-/* ---- The report ----------------------------------------------------------------- */
+/* Per mille of a class's slab objects that are out of the slabs. */
+uint64_t shm_stats_util(const shm_stats_t *st, unsigned c)
+{
+	uint64_t room = st->cls[c].nslabs * shm_classes[c].nobjs;
+
+	return room ? st->cls[c].slab_objs * 1000 / room : 0;
+}
+
+/* ---- Writing a report ---------------------------------------------------------- */
 
 typedef struct out {
 	shimmer_write_cb *cb;
@@ -76,74 +108,204 @@ static void out_flush(out_t *o)
 	o->len = 0;
 }
 
+static void out_mem(out_t *o, const char *s, size_t n)
+{
+	while (n > 0) {
+		size_t room = sizeof(o->buf) - 1 - o->len;
+		if (room == 0) {
+			out_flush(o);
+			continue;
+		}
+		size_t k = n < room ? n : room;
+		memcpy(o->buf + o->len, s, k);
+		o->len += k;
+		s += k;
+		n -= k;
+	}
+}
+
 static void out_str(out_t *o, const char *s)
 {
-	size_t n = strlen(s);
-
-	if (o->len + n >= sizeof(o->buf))
-		out_flush(o);
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
+	out_mem(o, s, strlen(s));
 }
 
 static void out_u64(out_t *o, uint64_t v)
 {
 	char num[24];
 
-	shm_fmt_u64(num, v);
-	out_str(o, num);
+	out_mem(o, num, shm_fmt_u64(num, v));
 }
 
-/* One "name value" pair in either format. */
-static void out_field(out_t *o, bool json, const char *name, uint64_t v,
-		      bool last)
+static void out_hex(out_t *o, uint64_t v)
+{
+	char num[24];
+
+	out_mem(o, num, shm_fmt_hex(num, v));
+}
+
+/* Text: "  name:          value"; JSON: ",\n  \"name\": value" (the
+ * object's first member is written by the caller). */
+static void out_field(out_t *o, bool json, const char *name, uint64_t v)
 {
 	if (json) {
-		out_str(o, "    \"");
+		out_str(o, ",\n  \"");
 		out_str(o, name);
 		out_str(o, "\": ");
-		out_u64(o, v);
-		out_str(o, last ? "\n" : ",\n");
 	} else {
 		out_str(o, "  ");
 		out_str(o, name);
 		out_str(o, ":");
 		for (size_t n = strlen(name); n < 14; n++)
 			out_str(o, " ");
-		out_u64(o, v);
-		out_str(o, "\n");
 	}
+	out_u64(o, v);
+	if (!json)
+		out_str(o, "\n");
+}
+
+/* The size classes the program used most, in the text report. */
+static void report_busiest(out_t *o, const shm_stats_t *st)
+{
+	bool shown[SHM_NCLASSES] = { false };
+
+	out_str(o, "  busiest size classes:\n"
+		   "         size       mallocs          live    slabs  used\n");
+	for (int k = 0; k < 8; k++) {
+		int best = -1;
+		for (unsigned c = 0; c < SHM_NCLASSES; c++)
+			if (!shown[c] && st->cls[c].nmalloc > 0 &&
+			    (best < 0 || st->cls[c].nmalloc > st->cls[best].nmalloc))
+				best = (int)c;
+		if (best < 0)
+			break;
+		shown[best] = true;
+		const uint64_t vals[5] = {
+			shm_classes[best].size, st->cls[best].nmalloc,
+			st->cls[best].nmalloc - st->cls[best].nfree,
+			st->cls[best].nslabs, shm_stats_util(st, (unsigned)best) / 10
+		};
+		static const size_t width[5] = { 13, 14, 14, 9, 5 };
+		char num[5][24];
+		for (int i = 0; i < 5; i++) {
+			shm_fmt_u64(num[i], vals[i]);
+			for (size_t n = strlen(num[i]); n < width[i]; n++)
+				out_str(o, " ");
+			out_str(o, num[i]);
+		}
+		out_str(o, "%\n");
+	}
+}
+
+static void report_classes_json(out_t *o, const shm_stats_t *st)
+{
+	bool first = true;
+
+	out_str(o, ",\n  \"classes\": [");
+	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+		if (st->cls[c].nmalloc == 0 && st->cls[c].nslabs == 0)
+			continue;
+		out_str(o, first ? "\n    {\"size\": " : ",\n    {\"size\": ");
+		first = false;
+		out_u64(o, shm_classes[c].size);
+		out_str(o, ", \"nmalloc\": ");
+		out_u64(o, st->cls[c].nmalloc);
+		out_str(o, ", \"nfree\": ");
+		out_u64(o, st->cls[c].nfree);
+		out_str(o, ", \"live\": ");
+		out_u64(o, st->cls[c].nmalloc - st->cls[c].nfree);
+		out_str(o, ", \"slabs\": ");
+		out_u64(o, st->cls[c].nslabs);
+		out_str(o, ", \"util\": ");
+		out_u64(o, shm_stats_util(st, c));
+		out_str(o, "}");
+	}
+	out_str(o, "\n  ]");
+}
+
+/* The heap picture (publish.h), written fresh for the report. */
+static void report_heap_json(out_t *o)
+{
+	shm_publish_snapshot();
+	const shm_pub_chunk_t *chunks =
+		(const shm_pub_chunk_t *)((const char *)shm_pub + shm_pub->chunks_offset);
+	const shm_pub_huge_t *huge =
+		(const shm_pub_huge_t *)((const char *)shm_pub + shm_pub->huge_offset);
+
+	out_str(o, ",\n  \"heap\": {\"page_size\": ");
+	out_u64(o, SHM_PAGE_SIZE);
+	out_str(o, ", \"chunk_size\": ");
+	out_u64(o, SHM_CHUNK_SIZE);
+	out_str(o, ", \"truncated\": ");
+	out_str(o, shm_pub->snap_truncated ? "true" : "false");
+	out_str(o, ",\n    \"chunks\": [");
+	for (uint32_t i = 0; i < shm_pub->snap_chunks; i++) {
+		out_str(o, i ? ",\n      {\"addr\": \"" : "\n      {\"addr\": \"");
+		out_hex(o, chunks[i].addr);
+		out_str(o, "\", \"arena\": ");
+		out_u64(o, chunks[i].arena);
+		out_str(o, ", \"state\": \"");
+		out_mem(o, chunks[i].state, SHM_PUB_CHUNK_PAGES);
+		out_str(o, "\", \"fill\": \"");
+		out_mem(o, chunks[i].fill, SHM_PUB_CHUNK_PAGES);
+		out_str(o, "\"}");
+	}
+	out_str(o, "],\n    \"huge\": [");
+	for (uint32_t i = 0; i < shm_pub->snap_huge; i++) {
+		out_str(o, i ? ", {\"addr\": \"" : "{\"addr\": \"");
+		out_hex(o, huge[i].addr);
+		out_str(o, "\", \"size\": ");
+		out_u64(o, huge[i].size);
+		out_str(o, "}");
+	}
+	out_str(o, "]}");
 }
 
 static void stats_report(out_t *o, bool json)
 {
-	struct shimmer_stats st;
+	shm_stats_t st;
+	size_t rss, peak;
 
-	shm_stats_collect(&st);
+	shm_stats_gather(&st);
+	shm_os_rss(&rss, &peak);
 	if (json) {
-		out_str(o, "{\n  \"shimmer\": {\n    \"version\": \"" SHIMMER_VERSION
-			   "\",\n");
+		out_str(o, "{\n  \"version\": \"" SHIMMER_VERSION "\"");
+		out_field(o, true, "pid", (uint64_t)getpid());
 	} else {
 		out_str(o, "shimmer " SHIMMER_VERSION " statistics of process ");
 		out_u64(o, (uint64_t)getpid());
 		out_str(o, "\n");
 	}
-	if (json)
-		out_field(o, json, "pid", (uint64_t)getpid(), false);
-	out_field(o, json, "allocated", st.allocated, false);
-	out_field(o, json, "active", st.active, false);
-	out_field(o, json, "dirty", st.dirty, false);
-	out_field(o, json, "mapped", st.mapped, false);
-	out_field(o, json, "huge", st.huge, false);
-	out_field(o, json, "narenas", shm_narenas, false);
-	out_field(o, json, "nmalloc", st.nmalloc, false);
-	out_field(o, json, "nfree", st.nfree, false);
-	size_t rss, peak;
-	shm_os_rss(&rss, &peak);
-	out_field(o, json, "rss", rss, false);
-	out_field(o, json, "peak_rss", peak, true);
-	if (json)
-		out_str(o, "  }\n}\n");
+	out_field(o, json, "allocated", st.sum.allocated);
+	out_field(o, json, "active", st.sum.active);
+	out_field(o, json, "resident", st.sum.resident);
+	out_field(o, json, "dirty", st.sum.dirty);
+	out_field(o, json, "retained", st.sum.retained);
+	out_field(o, json, "mapped", st.sum.mapped);
+	out_field(o, json, "huge", st.sum.huge);
+	out_field(o, json, "narenas", shm_narenas);
+	out_field(o, json, "nchunks", st.nchunks);
+	out_field(o, json, "nmalloc", st.sum.nmalloc);
+	out_field(o, json, "nfree", st.sum.nfree);
+	out_field(o, json, "rss", rss);
+	out_field(o, json, "peak_rss", peak);
+	if (json) {
+		report_classes_json(o, &st);
+		report_heap_json(o);
+		out_str(o, "\n}\n");
+	} else {
+		if (st.sum.allocated) {
+			/* Held per byte in blocks, in hundredths. */
+			uint64_t r = st.sum.active * 100 / st.sum.allocated;
+			char num[24];
+			out_str(o, "  held/allocated: ");
+			out_u64(o, r / 100);
+			out_str(o, ".");
+			shm_fmt_u64(num, r % 100 + 100);
+			out_str(o, num + 1);
+			out_str(o, " (active pages per byte in blocks)\n");
+		}
+		report_busiest(o, &st);
+	}
 	out_flush(o);
 }
 
@@ -158,8 +320,11 @@ SHM_EXPORT void shimmer_stats_print(shimmer_write_cb *write_cb, void *opaque,
 
 SHM_EXPORT void shimmer_stats_get(struct shimmer_stats *out)
 {
+	shm_stats_t st;
+
 	shm_start();
-	shm_stats_collect(out);
+	shm_stats_gather(&st);
+	*out = st.sum;
 }
 
 SHM_EXPORT void malloc_stats(void)
@@ -173,18 +338,67 @@ SHM_EXPORT void malloc_stats(void)
 SHM_EXPORT struct mallinfo2 mallinfo2(void)
 {
 	struct mallinfo2 mi;
-	struct shimmer_stats st;
+	shm_stats_t st;
 
 	memset(&mi, 0, sizeof(mi));
 	shm_start();
-	shm_stats_collect(&st);
-	mi.arena = st.mapped - st.huge;
-	mi.hblks = 0;
-	mi.hblkhd = st.huge;
-	mi.uordblks = st.allocated;
-	mi.fordblks = st.mapped - st.allocated;
-	mi.keepcost = 0;
+	shm_stats_gather(&st);
+	mi.arena = st.sum.mapped - st.sum.huge;
+	mi.hblks = shm_pub->huge_count;
+	mi.hblkhd = st.sum.huge;
+	mi.uordblks = st.sum.allocated;
+	mi.fordblks = st.sum.mapped - st.sum.allocated;
 	return mi;
+}
+
+/* glibc's XML report, with Shimmer's numbers: one <heap> per arena, its
+ * size classes as <size> elements (count: objects out of the arena's
+ * slabs), then the totals. */
+SHM_EXPORT int malloc_info(int options, FILE *fp)
+{
+	shm_stats_t st;
+
+	if (options != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	shm_start();
+	shm_stats_gather(&st);
+	fprintf(fp, "<malloc version=\"shimmer-%s\">\n", SHIMMER_VERSION);
+	for (unsigned i = 0; i < shm_narenas; i++) {
+		const shm_pub_arena_t *a = shm_arenas[i]->pub;
+		uint64_t count = 0, bytes = 0;
+		fprintf(fp, "<heap nr=\"%u\">\n<sizes>\n", i);
+		for (unsigned c = 0; c < SHM_NCLASSES; c++) {
+			uint64_t n = a->classes[c].slab_objs;
+			if (n == 0)
+				continue;
+			uint32_t from = c ? shm_classes[c - 1].size + 1 : 1;
+			fprintf(fp, "  <size from=\"%u\" to=\"%u\" total=\"%llu\" count=\"%llu\"/>\n",
+				from, shm_classes[c].size,
+				(unsigned long long)(n * shm_classes[c].size),
+				(unsigned long long)n);
+			count += n;
+			bytes += n * shm_classes[c].size;
+		}
+		fprintf(fp, "</sizes>\n<total type=\"small\" count=\"%llu\" size=\"%llu\"/>\n"
+			"<total type=\"large\" count=\"%llu\" size=\"%llu\"/>\n"
+			"<system type=\"current\" size=\"%llu\"/>\n</heap>\n",
+			(unsigned long long)count, (unsigned long long)bytes,
+			(unsigned long long)(a->nmalloc_large - a->nfree_large),
+			(unsigned long long)a->large_bytes,
+			(unsigned long long)(a->nchunks * SHM_CHUNK_SIZE));
+	}
+	fprintf(fp, "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n"
+		"<total type=\"allocated\" size=\"%llu\"/>\n"
+		"<system type=\"current\" size=\"%llu\"/>\n"
+		"<aspace type=\"total\" size=\"%llu\"/>\n</malloc>\n",
+		(unsigned long long)shm_pub->huge_count,
+		(unsigned long long)st.sum.huge,
+		(unsigned long long)st.sum.allocated,
+		(unsigned long long)st.sum.resident,
+		(unsigned long long)st.sum.mapped);
+	return 0;
 }
 
 void shm_stats_exit_report(void)

@@ -39,6 +39,23 @@ static void list_push(shm_tcache_t **list, shm_tcache_t *tc)
 	*list = tc;
 }
 
+/* Add a bin's call counts to its thread's arena (atomically: a thread of
+ * another arena may be merging into the same counters). */
+void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
+{
+	shm_cache_bin_t *bin = &tc->bins[cls];
+	shm_pub_class_t *counts = &tc->arena->pub->classes[cls];
+
+	if (bin->nmalloc) {
+		__atomic_fetch_add(&counts->nmalloc, bin->nmalloc, __ATOMIC_RELAXED);
+		bin->nmalloc = 0;
+	}
+	if (bin->nfree) {
+		__atomic_fetch_add(&counts->nfree, bin->nfree, __ATOMIC_RELAXED);
+		bin->nfree = 0;
+	}
+}
+
 /* Give all but the first keep objects of a bin back to the central heap. */
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 {
@@ -58,12 +75,15 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 		bin->head = NULL;
 	bin->count = keep;
 	shm_arena_flush(rest, cls);
+	shm_tcache_merge(tc, cls);
 }
 
 void shm_tcache_flush_all(shm_tcache_t *tc)
 {
-	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++)
+	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_tcache_flush(tc, cls, 0);
+		shm_tcache_merge(tc, cls);
+	}
 }
 
 static void tcache_retire(shm_tcache_t *tc)
@@ -130,6 +150,21 @@ shm_tcache_t *shm_tcache_get(void)
 void shm_tcache_init(void)
 {
 	pthread_key_create(&tcache_key, tcache_thread_exit);
+}
+
+/* Calls counted by live caches and not yet merged, per class (read
+ * without the owners' cooperation: exact only while they are quiet). */
+void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
+{
+	pthread_mutex_lock(&shm_tcache_list_lock);
+	for (shm_tcache_t *tc = live; tc; tc = tc->next)
+		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
+			nmalloc[cls] += __atomic_load_n(&tc->bins[cls].nmalloc,
+							__ATOMIC_RELAXED);
+			nfree[cls] += __atomic_load_n(&tc->bins[cls].nfree,
+						      __ATOMIC_RELAXED);
+		}
+	pthread_mutex_unlock(&shm_tcache_list_lock);
 }
 
 /* Bytes sitting in thread caches, for statistics (read without the owners'

@@ -27,6 +27,8 @@ void shm_free_slow(void *p);
 shm_tcache_t *shm_tcache_get(void);
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 void shm_tcache_flush_all(shm_tcache_t *tc);
+void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
+void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
 size_t shm_tcache_cached_bytes(void);
 void shm_tcache_init(void);
 void shm_tcache_prefork(void);
@@ -45,6 +47,7 @@ static inline void *shm_cache_bin_pop(shm_cache_bin_t *bin)
 		return NULL;
 	bin->head = next;
 	bin->count--;
+	bin->nmalloc++;
 	obj->key = 0;
 	return obj;
 }
@@ -57,6 +60,7 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 	obj->key = shm_secret;
 	bin->head = obj;
 	bin->count++;
+	bin->nfree++;
 }
 
 /*

@@ -26,6 +26,7 @@ SHIMMER_MAN3_LINKS = \
 	shimmer_trim.3 \
 	shimmer_stats_print.3 \
 	shimmer_stats_get.3 \
+	shimmer_ctl.3 \
 	shimmer_version.3
 
 # Prerequisites only, so that another part of the tree may still give

@@ -32,6 +32,7 @@ SHIMMER_C_TESTS = \
 	tests/t-lifecycle \
 	tests/t-linked \
 	tests/t-stats \
+	tests/t-ctl \
 	tests/t-errors
 
 SHIMMER_SH_TESTS = \
@@ -100,6 +101,9 @@ tests_t_linked_LDADD = lib/libshimmer.la $(PTHREAD_LIBS) -ldl
 tests_t_stats_SOURCES = tests/t-stats.c $(TEST_COMMON)
 tests_t_stats_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_stats_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
+tests_t_ctl_SOURCES = tests/t-ctl.c $(TEST_COMMON)
+tests_t_ctl_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
+tests_t_ctl_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 
 tests_t_errors_SOURCES = tests/t-errors.c $(TEST_COMMON)
 tests_t_errors_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)

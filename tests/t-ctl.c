@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-ctl - shimmer_ctl and the statistics behind it: every kind of name and
+ * every error (ENOENT, EINVAL, EPERM), options read and written at run
+ * time, counts that match a known workload exactly, the invariant
+ * allocated <= active <= resident <= mapped, the actions, malloc_info, the
+ * published memory file (and a fork child's own), and the JSON report's
+ * picture of the heap.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shimmer.h"
+#include "tap.h"
+#include "testutil.h"
+
+static uint64_t stat_u64(const char *name)
+{
+	uint64_t v = UINT64_MAX;
+	size_t len = sizeof(v);
+
+	if (shimmer_ctl(name, &v, &len, NULL, 0) != 0)
+		return UINT64_MAX;
+	return v;
+}
+
+static unsigned opt_get(const char *name)
+{
+	unsigned v = 12345;
+	size_t len = sizeof(v);
+
+	shimmer_ctl(name, &v, &len, NULL, 0);
+	return v;
+}
+
+/* The class index whose size is exactly size, or -1. */
+static int class_of(uint64_t size)
+{
+	unsigned n = 0;
+	size_t len = sizeof(n);
+	char name[64];
+
+	shimmer_ctl("arenas.nclasses", &n, &len, NULL, 0);
+	for (unsigned c = 0; c < n; c++) {
+		snprintf(name, sizeof(name), "arenas.class.%u.size", c);
+		if (stat_u64(name) == size)
+			return (int)c;
+	}
+	return -1;
+}
+
+static void test_names(void)
+{
+	const char *version = NULL;
+	size_t len = sizeof(version);
+	unsigned u = 0;
+	uint64_t v = 0;
+
+	is(shimmer_ctl("version", &version, &len, NULL, 0), 0, "version reads");
+	ok(version && strcmp(version, shimmer_version()) == 0, "version is %s", version);
+	is(shimmer_ctl("version", NULL, NULL, &version, sizeof(version)), EPERM,
+	   "version is read-only");
+	is(shimmer_ctl("no.such.name", &v, &len, NULL, 0), ENOENT, "unknown name: ENOENT");
+	is(shimmer_ctl("stats.classes.99999.size", &v, &len, NULL, 0), ENOENT,
+	   "class out of range: ENOENT");
+	is(shimmer_ctl("stats.classes.01.size", &v, &len, NULL, 0), ENOENT,
+	   "a number with a leading zero: ENOENT");
+	is(shimmer_ctl("stats.arenas.100000.active", &v, &len, NULL, 0), ENOENT,
+	   "arena out of range: ENOENT");
+	is(shimmer_ctl("", &v, &len, NULL, 0), ENOENT, "empty name: ENOENT");
+	is(shimmer_ctl(NULL, &v, &len, NULL, 0), EINVAL, "NULL name: EINVAL");
+	len = 3;
+	is(shimmer_ctl("stats.allocated", &v, &len, NULL, 0), EINVAL,
+	   "wrong size: EINVAL");
+	len = sizeof(u);
+	is(shimmer_ctl("arenas.narenas", &u, &len, NULL, 0), 0, "arenas.narenas reads");
+	ok(u >= 1 && u <= 1024, "%u arenas", u);
+	ok(stat_u64("arenas.class.0.size") == 16, "the first class is 16 bytes");
+	ok(stat_u64("stats.arenas.0.nchunks") != UINT64_MAX, "per-arena statistics read");
+	is(shimmer_ctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0,
+	   "thread.tcache.flush runs");
+	is(shimmer_ctl("thread.tcache.flush", &v, &len, NULL, 0), EINVAL,
+	   "an action takes no value");
+	is(shimmer_ctl("arena.purge", NULL, NULL, NULL, 0), 0, "arena.purge runs");
+	is(shimmer_ctl("arena.0.purge", NULL, NULL, NULL, 0), 0, "arena.0.purge runs");
+	is(shimmer_ctl("arena.x.purge", NULL, NULL, NULL, 0), ENOENT,
+	   "arena.x.purge: ENOENT");
+	uint64_t e0 = stat_u64("epoch");
+	is(shimmer_ctl("epoch", NULL, NULL, &v, sizeof(v)), 0, "epoch can be written");
+	ok(stat_u64("epoch") == e0 + 1, "and moves on");
+}
+
+static void test_options(void)
+{
+	unsigned decay = opt_get("opt.decay_ms"), old = 0, nv = 5000;
+	size_t len = sizeof(old);
+
+	ok(decay == 1000, "opt.decay_ms reads its default (%u)", decay);
+	is(shimmer_ctl("opt.decay_ms", &old, &len, &nv, sizeof(nv)), 0,
+	   "opt.decay_ms can be written");
+	ok(old == decay && opt_get("opt.decay_ms") == 5000, "old value back, new value in");
+	nv = 4000000;
+	is(shimmer_ctl("opt.decay_ms", NULL, NULL, &nv, sizeof(nv)), EINVAL,
+	   "out of range: EINVAL");
+	nv = 7;
+	is(shimmer_ctl("opt.stats_format", NULL, NULL, &nv, sizeof(nv)), EINVAL,
+	   "a choice out of range: EINVAL");
+	is(shimmer_ctl("opt.decay_ms", NULL, NULL, &nv, 2), EINVAL, "short value: EINVAL");
+	nv = 2;
+	is(shimmer_ctl("opt.narenas", NULL, NULL, &nv, sizeof(nv)), EPERM,
+	   "opt.narenas is read-only: EPERM");
+	is(shimmer_ctl("opt.nosuch", NULL, NULL, &nv, sizeof(nv)), ENOENT,
+	   "unknown option: ENOENT");
+	nv = decay;
+	shimmer_ctl("opt.decay_ms", NULL, NULL, &nv, sizeof(nv));
+	ok(opt_get("opt.tcache") == 1 && opt_get("opt.dss") == 2 && opt_get("opt.publish") == 1,
+	   "bools and choices read as numbers");
+}
+
+/* Exactly N mallocs and N frees of one class show in its counts, whatever
+ * the thread caches did in between. */
+static void *counting_thread(void *arg)
+{
+	void **blocks = arg;
+
+	for (int i = 0; i < 500; i++)
+		blocks[i] = malloc(hide_size(200));
+	return NULL;
+}
+
+static void test_counts(void)
+{
+	int c = class_of(224);
+	char nm[64], nf[64], live[64];
+	void *blocks[500];
+
+	ok(c >= 0, "200-byte blocks are in the 224-byte class (%d)", c);
+	snprintf(nm, sizeof(nm), "stats.classes.%d.nmalloc", c);
+	snprintf(nf, sizeof(nf), "stats.classes.%d.nfree", c);
+	snprintf(live, sizeof(live), "stats.classes.%d.live", c);
+	uint64_t m0 = stat_u64(nm), f0 = stat_u64(nf), l0 = stat_u64(live);
+	uint64_t all0 = stat_u64("stats.nmalloc");
+
+	for (int i = 0; i < 1000; i++)
+		free(malloc(hide_size(200)));
+	void *keep[300];
+	for (int i = 0; i < 300; i++)
+		keep[i] = malloc(hide_size(210));
+	is(stat_u64(nm) - m0, 1300, "1300 mallocs counted exactly");
+	is(stat_u64(nf) - f0, 1000, "1000 frees counted exactly");
+	is(stat_u64(live) - l0, 300, "300 blocks live");
+	ok(stat_u64("stats.nmalloc") - all0 >= 1300, "the total counts them too");
+
+	/* Blocks made by a thread that exits, freed here. */
+	pthread_t t;
+	pthread_create(&t, NULL, counting_thread, blocks);
+	pthread_join(t, NULL);
+	for (int i = 0; i < 500; i++)
+		free(blocks[i]);
+	for (int i = 0; i < 300; i++)
+		free(keep[i]);
+	is(stat_u64(nm) - m0, 1800, "a finished thread's mallocs are counted");
+	is(stat_u64(nf) - f0, 1800, "and frees of its blocks by another thread");
+	is(stat_u64(live), l0, "leaving as many live as before");
+
+	uint64_t u = stat_u64("stats.classes.0.util");
+	ok(u <= 1000, "utilisation is a per mille (%llu)", (unsigned long long)u);
+}
+
+static void test_invariant(void)
+{
+	void *big = malloc(hide_size(5 << 20)), *large = malloc(hide_size(100000));
+	void *small[2000];
+
+	for (int i = 0; i < 2000; i++)
+		small[i] = malloc(hide_size(1000));
+	uint64_t al = stat_u64("stats.allocated"), ac = stat_u64("stats.active");
+	uint64_t re = stat_u64("stats.resident"), ma = stat_u64("stats.mapped");
+	uint64_t rt = stat_u64("stats.retained"), hu = stat_u64("stats.huge");
+	ok(al >= 2000 * 1000 + 100000 + (5 << 20), "allocated covers the live blocks (%llu)",
+	   (unsigned long long)al);
+	ok(al <= ac && ac <= re && re <= ma,
+	   "allocated <= active <= resident <= mapped (%llu %llu %llu %llu)",
+	   (unsigned long long)al, (unsigned long long)ac, (unsigned long long)re,
+	   (unsigned long long)ma);
+	is(rt, ma - re, "retained = mapped - resident");
+	ok(hu >= 5 << 20, "huge counts the 5 MiB block");
+
+	struct shimmer_stats st;
+	shimmer_stats_get(&st);
+	ok(st.allocated == al && st.mapped == ma, "shimmer_stats_get agrees with shimmer_ctl");
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	is(malloc_info(0, f), 0, "malloc_info writes");
+	fclose(f);
+	ok(buf && strncmp(buf, "<malloc version=\"shimmer-", 25) == 0 &&
+	   strstr(buf, "</malloc>") != NULL, "an XML document from Shimmer");
+	free(buf);
+	errno = 0;
+	ok(malloc_info(1, stdout) == -1 && errno == EINVAL, "malloc_info(1, ...) fails: EINVAL");
+
+	for (int i = 0; i < 2000; i++)
+		free(small[i]);
+	free(big);
+	free(large);
+}
+
+/* Whether process pid has the published memory file open. */
+static int has_memfd(pid_t pid)
+{
+	char dir[64], path[320], target[256];
+	struct dirent *d;
+	int found = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *dp = opendir(dir);
+	if (dp == NULL)
+		return 0;
+	while ((d = readdir(dp)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			found |= strncmp(target, "/memfd:shimmer-stats", 20) == 0;
+		}
+	}
+	closedir(dp);
+	return found;
+}
+
+static void test_publish(void)
+{
+	ok(has_memfd(getpid()), "the statistics are published in a memory file");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child's file is its own, not the parent's. */
+		free(malloc(100));
+		_exit(has_memfd(getpid()) ? 0 : 1);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a fork child publishes its own");
+}
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+static void collect(void *opaque, const char *text)
+{
+	struct text *t = opaque;
+	size_t n = strlen(text);
+
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->buf = realloc(t->buf, t->cap);
+	}
+	memcpy(t->buf + t->len, text, n + 1);
+	t->len += n;
+}
+
+static void test_json_heap(void)
+{
+	struct text t = { NULL, 0, 0 };
+	void *huge = malloc(hide_size(3 << 20));
+	void *run = malloc(hide_size(50000));
+
+	shimmer_stats_print(collect, &t, "J");
+	ok(t.buf && strstr(t.buf, "\"heap\": {") != NULL, "the JSON report has a heap picture");
+	ok(t.buf && strstr(t.buf, "\"classes\": [") != NULL, "and per-class statistics");
+	const char *state = t.buf ? strstr(t.buf, "\"state\": \"") : NULL;
+	int good = state != NULL;
+	if (state) {
+		state += 10;
+		for (int i = 0; i < 1024 && good; i++)
+			good = strchr("H.dLlg0123456789abcdefghijklmnopqrstuvwxyz", state[i]) != NULL;
+		good = good && state[1024] == '"' && state[0] == 'H';
+	}
+	ok(good, "a chunk's state is 1024 pages from the documented alphabet");
+	ok(t.buf && strstr(t.buf, "Llllllllllll") != NULL,
+	   "a 13-page large block shows as L and 12 l");
+	ok(t.buf && strstr(t.buf, "\"huge\": [{\"addr\"") != NULL, "the huge block is listed");
+	free(t.buf);
+	free(huge);
+	free(run);
+}
+
+int main(void)
+{
+	alarm(60);
+	test_names();
+	test_options();
+	test_counts();
+	test_invariant();
+	test_publish();
+	test_json_heap();
+	return done_testing();
+}
