@@ -103,4 +103,20 @@ bench:
 bench-quick:
 	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) bench QUICK=1
 
-.PHONY: bench bench-quick
+# What the default-on checks cost: the same sources built without them
+# (-DSHM_CHECKS=0), run side by side with the real library as shimmer-b.
+EXTRA_LTLIBRARIES = bench/libshimmer-nochecks.la
+bench_libshimmer_nochecks_la_SOURCES = $(lib_libshimmer_core_la_SOURCES)
+bench_libshimmer_nochecks_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHM_CHECKS=0
+bench_libshimmer_nochecks_la_CFLAGS = $(lib_libshimmer_core_la_CFLAGS)
+bench_libshimmer_nochecks_la_LIBADD = $(PTHREAD_LIBS)
+bench_libshimmer_nochecks_la_LDFLAGS = -rpath $(abs_builddir)/bench \
+	-avoid-version -shared -no-undefined
+CLEANFILES += bench/libshimmer-nochecks.la
+
+bench-checks:
+	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) bench/libshimmer-nochecks.la
+	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) bench ALLOCATORS=shimmer,shimmer-b \
+	    SHIMMER_LIB_B=$(abs_top_builddir)/bench/.libs/libshimmer-nochecks.so
+
+.PHONY: bench bench-quick bench-checks

@@ -59,6 +59,13 @@
 #include "shimmer.h"
 #include "publish.h"
 
+/* The default-on checks of pointers and free-list links on the fast paths.
+ * A build with -DSHM_CHECKS=0 exists only so that make bench-checks can
+ * measure what they cost; it is never installed. */
+#ifndef SHM_CHECKS
+# define SHM_CHECKS 1
+#endif
+
 #define SHM_EXPORT __attribute__((visibility("default")))
 #define SHM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SHM_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -43,7 +43,7 @@ static inline void *shm_cache_bin_pop(shm_cache_bin_t *bin)
 	if (SHM_UNLIKELY(obj == NULL))
 		return NULL;
 	void *next = shm_link_decode(obj, obj->next);
-	if (SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
+	if (SHM_CHECKS && SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
 		return NULL;
 	bin->head = next;
 	bin->count--;
@@ -103,10 +103,11 @@ static inline void shm_free_fast(void *p)
 		unsigned cls = pg->cls;
 		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
 		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
-			       shm_class_is_object(cls, off))) {
+			       (!SHM_CHECKS || shm_class_is_object(cls, off)))) {
 			shm_cache_bin_t *bin = &tc->bins[cls];
 			if (SHM_LIKELY(bin->count < bin->max &&
-				       ((shm_link_t *)p)->key != shm_secret)) {
+				       (!SHM_CHECKS ||
+					((shm_link_t *)p)->key != shm_secret))) {
 				shm_cache_bin_push(bin, p);
 				return;
 			}
