@@ -31,11 +31,31 @@
 bool shm_debug;
 static bool on_valgrind;
 
-void shm_debug_init(void)
+/* Whether the program runs under a valgrind tool that follows heap blocks
+ * (memcheck, helgrind, drd, massif, dhat): only those gain from the
+ * annotations, and profilers such as callgrind must see the real fast
+ * paths.  Valgrind preloads a library named after its tool. */
+static bool valgrind_tracks_heap(void)
 {
 #ifdef SHM_VALGRIND
-	on_valgrind = RUNNING_ON_VALGRIND;
+	static const char *const tools[] = {
+		"vgpreload_memcheck", "vgpreload_helgrind", "vgpreload_drd",
+		"vgpreload_massif", "vgpreload_dhat",
+	};
+	const char *preload = shm_os_getenv("LD_PRELOAD");
+
+	if (!RUNNING_ON_VALGRIND || preload == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (strstr(preload, tools[i]))
+			return true;
 #endif
+	return false;
+}
+
+void shm_debug_init(void)
+{
+	on_valgrind = valgrind_tracks_heap();
 	if (on_valgrind && (shm_opt.junk || shm_opt.uaf_check ||
 			    shm_opt.canary || shm_opt.zero_free)) {
 		shm_warn("under valgrind, memcheck's checks replace junk, "

@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: MIT
-# The shimmer command: a script with the install paths filled in.
-bin_SCRIPTS += tools/shimmer
-EXTRA_DIST += tools/shimmer.in
-CLEANFILES += tools/shimmer
-
-tools/shimmer: $(srcdir)/tools/shimmer.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) tools && \
-	sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' \
-	    -e 's|@libdir[@]|$(libdir)|g' $(srcdir)/tools/shimmer.in > $@.tmp && \
-	chmod +x $@.tmp && mv $@.tmp $@
+# The shimmer command.  A plain program: it does not link libshimmer (it
+# runs other programs with it, and reads other processes' statistics
+# through lib/publish.h), so it carries the install path of the library.
+bin_PROGRAMS = tools/shimmer
+tools_shimmer_SOURCES = \
+	tools/tool.h \
+	tools/shimmer.c \
+	tools/run.c \
+	tools/pubread.c tools/pubread.h \
+	tools/stats.c \
+	tools/json.c tools/json.h \
+	tools/heap.c tools/heap.h \
+	tools/map.c \
+	lib/publish.h
+tools_shimmer_CPPFLAGS = $(AM_CPPFLAGS) -DSHIMMER_LIBDIR='"$(libdir)"'
