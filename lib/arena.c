@@ -259,7 +259,9 @@ void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls)
 	void *obj = bin_take(arena, cls);
 	pthread_mutex_unlock(&arena->lock);
 	if (obj) {
-		((shm_link_t *)obj)->key = 0;
+		/* In debug mode the block is announced to valgrind first. */
+		if (!shm_debug)
+			((shm_link_t *)obj)->key = 0;
 		__atomic_fetch_add(&arena->pub->classes[cls].nmalloc, 1, __ATOMIC_RELAXED);
 	}
 	return obj;
@@ -278,6 +280,8 @@ void shm_arena_free_small(void *p)
 
 /* ---- Large blocks ------------------------------------------------------------ */
 
+/* Every page after the head says LARGE_TAIL, so that a pointer into the
+ * block is reported as such and never taken for a freed block's head. */
 static void large_mark(shm_chunk_t *chunk, size_t idx, size_t npages)
 {
 	shm_page_t *head = &chunk->pages[idx];
@@ -285,9 +289,9 @@ static void large_mark(shm_chunk_t *chunk, size_t idx, size_t npages)
 	head->kind = SHM_PAGE_LARGE;
 	head->cls = SHM_NO_CLASS;
 	head->npages = (uint32_t)npages;
-	if (npages > 1) {
-		chunk->pages[idx + npages - 1].kind = SHM_PAGE_LARGE_TAIL;
-		chunk->pages[idx + npages - 1].cls = SHM_NO_CLASS;
+	for (size_t i = 1; i < npages; i++) {
+		chunk->pages[idx + i].kind = SHM_PAGE_LARGE_TAIL;
+		chunk->pages[idx + i].cls = SHM_NO_CLASS;
 	}
 }
 
@@ -334,8 +338,9 @@ static shm_page_t *large_head(const void *p, const char *func)
 
 	if (page_start && pg->kind == SHM_PAGE_LARGE)
 		return pg;
-	shm_report(func, p, page_start && pg->kind == SHM_PAGE_FREE ?
-			    "double free of" : "invalid pointer",
+	shm_report(func, p, !page_start || pg->kind == SHM_PAGE_LARGE_TAIL ?
+			    "invalid pointer (not the start of a block) in" :
+		   pg->kind == SHM_PAGE_FREE ? "double free of" : "invalid pointer",
 		   SHM_NO_CLASS);
 	return NULL;
 }

@@ -88,30 +88,55 @@ static uint32_t *trailer(void *p, unsigned cls)
 	return (uint32_t *)((char *)p + shm_classes[cls].size - TRAILER_BYTES);
 }
 
+/* What a freed block is filled with: zero under zero_free, else the free
+ * junk (which the write-after-free check also looks for). */
+static unsigned char free_fill(void)
+{
+	return shm_opt.zero_free ? 0 : JUNK_FREE;
+}
+
 /* Fresh slabs start with the free fill, so the write-after-free check can
- * treat never-used and reused objects alike; under zero_free they start
- * zeroed, so that every free small object reads as zero past its link. */
+ * treat never-used and reused objects alike, and under zero_free every free
+ * small object reads as zero past its link.  Under valgrind a fresh slab is
+ * out of bounds until its objects are handed out. */
 void shm_debug_slab_init(void *base, size_t bytes, bool zeroed)
 {
-	if (shm_opt.uaf_check)
-		memset(base, JUNK_FREE, bytes);
-	else if (shm_opt.zero_free && !zeroed)
-		memset(base, 0, bytes);
+	if (shm_opt.uaf_check || (shm_opt.zero_free && !zeroed))
+		memset(base, free_fill(), bytes);
+#ifdef SHM_VALGRIND
+	if (on_valgrind)
+		VALGRIND_MAKE_MEM_NOACCESS(base, bytes);
+#endif
 }
 
 /* A block of size bytes was just taken (class cls, or SHM_NO_CLASS). */
 void *shm_debug_alloc(void *p, size_t size, unsigned cls, bool zero)
 {
-	if (shm_opt.uaf_check && cls != SHM_NO_CLASS) {
+	if (cls != SHM_NO_CLASS && shm_opt.uaf_check) {
 		const unsigned char *b = p;
 		for (size_t i = sizeof(shm_link_t); i < shm_classes[cls].size; i++)
-			if (b[i] != JUNK_FREE)
+			if (b[i] != free_fill())
 				shm_fatal("malloc", p, "write after free detected in",
 					  cls);
 	}
+	/* No longer free: the arena leaves the marker to us in debug mode, so
+	 * that under valgrind the write comes before the block's bounds are
+	 * set (a fresh slab is out of bounds). */
+	if (cls != SHM_NO_CLASS) {
 #ifdef SHM_VALGRIND
-	if (on_valgrind)
+		if (on_valgrind)
+			VALGRIND_MAKE_MEM_UNDEFINED(p, sizeof(shm_link_t));
+#endif
+		((shm_link_t *)p)->key = 0;
+	}
+#ifdef SHM_VALGRIND
+	if (on_valgrind) {
 		VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, zero);
+		/* The slack after a small block is out of bounds too. */
+		if (cls != SHM_NO_CLASS)
+			VALGRIND_MAKE_MEM_NOACCESS((char *)p + size,
+						   shm_classes[cls].size - size);
+	}
 #endif
 	if (zero) {
 		/* Under zero_free a small object is zero but for its link. */
@@ -121,7 +146,8 @@ void *shm_debug_alloc(void *p, size_t size, unsigned cls, bool zero)
 			       sizeof(shm_link_t) : size;
 		memset(p, 0, dirty);
 	} else if (shm_opt.junk) {
-		memset(p, JUNK_ALLOC, size);
+		/* The slack too: realloc copies it along. */
+		memset(p, JUNK_ALLOC, cls == SHM_NO_CLASS ? size : shm_classes[cls].size);
 	}
 	if (shm_opt.canary && cls != SHM_NO_CLASS) {
 		uint64_t canary = canary_value(p);
@@ -180,10 +206,9 @@ bool shm_debug_free(void *p, size_t usable, unsigned cls, const char *func)
 			return false;
 		}
 	}
-	if (shm_opt.zero_free)
-		memset(p, 0, full);
-	else if (shm_opt.junk || (shm_opt.uaf_check && cls != SHM_NO_CLASS))
-		memset(p, JUNK_FREE, full);
+	if (shm_opt.zero_free || shm_opt.junk ||
+	    (shm_opt.uaf_check && cls != SHM_NO_CLASS))
+		memset(p, free_fill(), full);
 #ifdef SHM_VALGRIND
 	if (on_valgrind) {
 		VALGRIND_FREELIKE_BLOCK(p, 0);

@@ -70,7 +70,6 @@ static bool route_is_large(size_t size, size_t align)
  */
 void *shm_route_alloc(size_t size, size_t align, bool zero)
 {
-	size_t want = size;
 	void *p;
 
 	shm_start();
@@ -78,6 +77,7 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 		return malloc_oom();
 	if (size == 0)	/* a unique block: at least one byte, one page */
 		size = 1;
+	size_t want = size;
 	if (SHM_UNLIKELY(shm_debug))
 		size = shm_debug_pad(size, align);
 	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {

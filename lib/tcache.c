@@ -68,6 +68,8 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 	for (unsigned i = 0; i < keep; i++) {
 		last = rest;
 		rest = shm_link_decode(last, last->next);
+		if (SHM_UNLIKELY((uintptr_t)rest & (SHM_MIN_ALIGN - 1)))
+			shm_fatal("free", last, "corrupted free list at", cls);
 	}
 	if (last)
 		last->next = shm_link_encode(last, NULL);
