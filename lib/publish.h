@@ -58,7 +58,9 @@ typedef struct shm_pub_arena {
  *   'L' first page of a large block           'l' later page of one
  *   'g' guard page       '0'-'9','a'-'z' slab page of class 0-35 (base 36)
  * fill[i], for slab pages: '0'-'9' the tenth of the slab's objects in use
- * (rounded down), 'A' all of them; ' ' for other pages.
+ * (rounded down), 'A' all of them; ' ' for other pages.  The fill tells a
+ * slab page of class 13, 16 or 21 ('d', 'g', 'l') from a dirty, guard or
+ * large page: only slab pages have a fill other than ' '.
  */
 typedef struct shm_pub_chunk {
 	uint64_t addr;

@@ -204,8 +204,10 @@ static void report_classes_json(out_t *o, const shm_stats_t *st)
 	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
 		if (st->cls[c].nmalloc == 0 && st->cls[c].nslabs == 0)
 			continue;
-		out_str(o, first ? "\n    {\"size\": " : ",\n    {\"size\": ");
+		out_str(o, first ? "\n    {\"class\": " : ",\n    {\"class\": ");
 		first = false;
+		out_u64(o, c);
+		out_str(o, ", \"size\": ");
 		out_u64(o, shm_classes[c].size);
 		out_str(o, ", \"nmalloc\": ");
 		out_u64(o, st->cls[c].nmalloc);
