@@ -14,11 +14,8 @@
 : "${top_builddir:=.}"
 helper=$top_builddir/tests/helper
 
-[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
-	bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
 [ -x "$helper" ] || bail "$helper has not been built"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-dss.XXXXXX") || bail "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
+tap_scratch dss
 
 plan 10
 

@@ -14,12 +14,8 @@
 : "${top_builddir:=.}"
 helper=$top_builddir/tests/helper
 
-[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
-	bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
 [ -x "$helper" ] || bail "$helper has not been built"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-harden.XXXXXX") || bail "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
-unset SHIMMER_OPTIONS
+tap_scratch harden
 
 ALL=junk:true,zero_free:false,uaf_check:true,canary:true,guard:true,random_slab:true
 ZERO=junk:false,zero_free:true,uaf_check:true,canary:true,guard:true,random_slab:true

@@ -17,12 +17,8 @@
 : "${top_builddir:=.}"
 helper=$top_builddir/tests/helper
 
-[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
-	bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
 [ -x "$helper" ] || bail "$helper has not been built"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-options.XXXXXX") || bail "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
-unset SHIMMER_OPTIONS
+tap_scratch options
 
 # run OPTIONS COMMAND...: stdout to $tmp/out, stderr to $tmp/err, status in rc
 run() {

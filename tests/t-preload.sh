@@ -15,11 +15,7 @@
 . "${top_srcdir:-.}/tests/tap.sh"
 : "${top_srcdir:=.}"
 
-[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
-	bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-preload.XXXXXX") || bail "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
-unset SHIMMER_OPTIONS
+tap_scratch preload
 
 # both NAME COMMAND...: run the command plainly (output in $tmp/NAME.plain,
 # stderr in .plain.err) and preloaded (.pre, .pre.err); statuses in

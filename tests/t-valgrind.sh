@@ -18,10 +18,7 @@
 : "${top_builddir:=.}"
 prog=$top_builddir/tests/harden-vg
 
-[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
-	bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
 [ -x "$prog" ] || bail "$prog has not been built"
-unset SHIMMER_OPTIONS
 
 NTESTS=12
 plan $NTESTS
@@ -31,8 +28,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
 	exit 0
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-vg.XXXXXX") || bail "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
+tap_scratch vg
 
 show() {
 	diag "exit status $rc"

@@ -69,6 +69,17 @@ bail() {
 	exit 255
 }
 
+# tap_scratch NAME: the start of every test that preloads the library:
+# check $SHIMMER_LIB, make a scratch directory $tmp removed at exit, and
+# clear SHIMMER_OPTIONS so only the options a case sets apply.
+tap_scratch() {
+	[ -n "$SHIMMER_LIB" ] && [ -f "$SHIMMER_LIB" ] ||
+		bail "SHIMMER_LIB ('$SHIMMER_LIB') is not a file"
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/shimmer-$1.XXXXXX") || bail "mktemp failed"
+	trap 'rm -rf "$tmp"' EXIT
+	unset SHIMMER_OPTIONS
+}
+
 done_testing() {
 	if [ -z "$tap_planned" ]; then
 		echo "1..$tap_run"
