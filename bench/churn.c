@@ -20,17 +20,13 @@ struct obj {
 };
 
 struct worker {
-	const struct bench_opts *o;
-	struct bench_clock *clock;
-	int id;
-	uint64_t ops;
-	uint64_t check;
+	struct bench_worker b;	/* first: see bench_run_workers */
 };
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	const struct bench_opts *o = w->o;
+	const struct bench_opts *o = w->b.o;
 	size_t nslots = (size_t)o->working_set;
 	struct obj **slot = bench_map(nslots * sizeof *slot);
 	struct bench_rng rng;
@@ -39,7 +35,7 @@ static void *worker_main(void *arg)
 	size_t i;
 	int k;
 
-	bench_rng_init(&rng, o->seed, (uint64_t)w->id);
+	bench_rng_init(&rng, o->seed, (uint64_t)w->b.id);
 	bench_sizes_init(&sizes, &rng, o->min_size < 8 ? 8 : o->min_size,
 			 o->max_size < 8 ? 8 : o->max_size);
 
@@ -53,7 +49,7 @@ static void *worker_main(void *arg)
 	}
 	bench_thread_ready();
 
-	while (!bench_stopped(w->clock)) {
+	while (!bench_stopped(w->b.clock)) {
 		for (k = 0; k < 1024; k++) {
 			size_t j = (size_t)bench_below(&rng, nslots);
 			size_t n = bench_size_pick(&sizes, &rng);
@@ -69,7 +65,7 @@ static void *worker_main(void *arg)
 		}
 		ops += 1024;
 	}
-	bench_thread_done(w->clock);
+	bench_thread_done(w->b.clock);
 
 	for (i = 0; i < nslots; i++) {
 		check ^= slot[i]->tag;
@@ -77,8 +73,8 @@ static void *worker_main(void *arg)
 	}
 	bench_unmap(slot, nslots * sizeof *slot);
 	bench_sizes_free(&sizes);
-	w->ops = ops;
-	w->check = check;
+	w->b.ops = ops;
+	w->b.check = check;
 	return NULL;
 }
 
@@ -88,11 +84,7 @@ int main(int argc, char **argv)
 		.threads = 1, .min_size = 8, .max_size = 512,
 		.duration = 2.0, .working_set = 100000, .seed = 1,
 	};
-	struct bench_clock clock;
-	struct worker *w;
-	uint64_t ops = 0, check = 0;
 	char extra[64];
-	int i;
 
 	bench_parse(argc, argv, &o,
 		    "Single-threaded small-object churn around a live set "
@@ -100,19 +92,7 @@ int main(int argc, char **argv)
 		    NULL, "live objects per thread");
 	if (o.working_set < 1)
 		o.working_set = 1;
-	w = bench_map((size_t)o.threads * sizeof *w);
-	for (i = 0; i < o.threads; i++) {
-		w[i].o = &o;
-		w[i].clock = &clock;
-		w[i].id = i;
-	}
-	bench_run_threads(o.threads, worker_main, w, sizeof *w, &clock,
-			  o.duration);
-	for (i = 0; i < o.threads; i++) {
-		ops += w[i].ops;
-		check ^= w[i].check;
-	}
 	snprintf(extra, sizeof extra, "live=%ld", o.working_set);
-	bench_report("churn", o.threads, ops, clock.t1 - clock.t0, check, extra);
+	bench_run_workers("churn", &o, worker_main, sizeof(struct worker), extra);
 	return 0;
 }

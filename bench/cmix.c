@@ -206,11 +206,7 @@ static void run_module(struct ctx *c, unsigned functions)
 }
 
 struct worker {
-	const struct bench_opts *o;
-	struct bench_clock *clock;
-	int id;
-	uint64_t ops;
-	uint64_t check;
+	struct bench_worker b;	/* first: see bench_run_workers */
 };
 
 static void *worker_main(void *arg)
@@ -219,17 +215,17 @@ static void *worker_main(void *arg)
 	struct ctx *c = bench_map(sizeof *c);
 	unsigned i;
 
-	bench_rng_init(&c->rng, w->o->seed, (uint64_t)w->id);
-	bench_sizes_init(&c->temp_sizes, &c->rng, w->o->min_size,
-			 w->o->max_size);
+	bench_rng_init(&c->rng, w->b.o->seed, (uint64_t)w->b.id);
+	bench_sizes_init(&c->temp_sizes, &c->rng, w->b.o->min_size,
+			 w->b.o->max_size);
 	bench_thread_ready();
-	while (!bench_stopped(w->clock))
-		run_module(c, (unsigned)w->o->iters);
+	while (!bench_stopped(w->b.clock))
+		run_module(c, (unsigned)w->b.o->iters);
 	for (i = 0; i < NTEMPS; i++)
 		free(c->temps[i]);
-	bench_thread_done(w->clock);
-	w->ops = c->allocs;
-	w->check = c->check;
+	bench_thread_done(w->b.clock);
+	w->b.ops = c->allocs;
+	w->b.check = c->check;
 	bench_sizes_free(&c->temp_sizes);
 	bench_unmap(c, sizeof *c);
 	return NULL;
@@ -241,10 +237,6 @@ int main(int argc, char **argv)
 		.threads = 1, .min_size = 16, .max_size = 256,
 		.duration = 2.0, .iters = 64, .seed = 1,
 	};
-	struct bench_clock clock;
-	struct worker *w;
-	uint64_t ops = 0, check = 0;
-	int i;
 
 	bench_parse(argc, argv, &o,
 		    "Compiler-like mix: trees, symbols, temporaries "
@@ -252,18 +244,6 @@ int main(int argc, char **argv)
 		    "functions per module", NULL);
 	if (o.iters < 1)
 		o.iters = 1;
-	w = bench_map((size_t)o.threads * sizeof *w);
-	for (i = 0; i < o.threads; i++) {
-		w[i].o = &o;
-		w[i].clock = &clock;
-		w[i].id = i;
-	}
-	bench_run_threads(o.threads, worker_main, w, sizeof *w, &clock,
-			  o.duration);
-	for (i = 0; i < o.threads; i++) {
-		ops += w[i].ops;
-		check ^= w[i].check;
-	}
-	bench_report("cmix", o.threads, ops, clock.t1 - clock.t0, check, NULL);
+	bench_run_workers("cmix", &o, worker_main, sizeof(struct worker), NULL);
 	return 0;
 }

@@ -376,3 +376,26 @@ void bench_run_threads(int n, void *(*fn)(void *), void *args,
 	pthread_barrier_destroy(&start_barrier);
 	bench_unmap(tid, (size_t)n * sizeof *tid);
 }
+
+void bench_run_workers(const char *name, const struct bench_opts *o,
+		       void *(*fn)(void *), size_t size, const char *extra)
+{
+	struct bench_clock clock;
+	char *workers = bench_map((size_t)o->threads * size);
+	uint64_t ops = 0, check = 0;
+
+	for (int i = 0; i < o->threads; i++) {
+		struct bench_worker *w = (struct bench_worker *)(workers + (size_t)i * size);
+		w->o = o;
+		w->clock = &clock;
+		w->id = i;
+	}
+	bench_run_threads(o->threads, fn, workers, size, &clock, o->duration);
+	for (int i = 0; i < o->threads; i++) {
+		const struct bench_worker *w =
+			(const struct bench_worker *)(workers + (size_t)i * size);
+		ops += w->ops;
+		check ^= w->check;
+	}
+	bench_report(name, o->threads, ops, clock.t1 - clock.t0, check, extra);
+}

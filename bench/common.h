@@ -141,6 +141,24 @@ void bench_run_threads(int n, void *(*fn)(void *), void *args,
 		       double duration);
 void bench_thread_ready(void);
 
+/* The head of every worker of a benchmark whose threads work apart: what
+ * bench_run_workers sets up and adds together. */
+struct bench_worker {
+	const struct bench_opts *o;
+	struct bench_clock *clock;
+	int id;
+	uint64_t ops;
+	uint64_t check;
+};
+
+/*
+ * Run o->threads workers of `size` bytes each, every one starting with a
+ * struct bench_worker, through fn for o->duration, and print the result
+ * line for `name` with the workers' ops and checksums summed.
+ */
+void bench_run_workers(const char *name, const struct bench_opts *o,
+		       void *(*fn)(void *), size_t size, const char *extra);
+
 /*
  * A worker calls this when its measured work is over and only teardown
  * remains; c->t1 is then the latest such time rather than the join time,

@@ -20,11 +20,7 @@
 #define PAGE 4096
 
 struct worker {
-	const struct bench_opts *o;
-	struct bench_clock *clock;
-	int id;
-	uint64_t ops;
-	uint64_t check;
+	struct bench_worker b;	/* first: see bench_run_workers */
 };
 
 static uint64_t touch(char *p, size_t n, uint64_t v)
@@ -40,21 +36,21 @@ static uint64_t touch(char *p, size_t n, uint64_t v)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	const struct bench_opts *o = w->o;
+	const struct bench_opts *o = w->b.o;
 	size_t nslots = (size_t)o->working_set, i;
 	char **slot = bench_map(nslots * sizeof *slot);
 	size_t *len = bench_map(nslots * sizeof *len);
 	struct bench_rng rng;
 	uint64_t ops = 0, check = 0;
 
-	bench_rng_init(&rng, o->seed, (uint64_t)w->id);
+	bench_rng_init(&rng, o->seed, (uint64_t)w->b.id);
 	for (i = 0; i < nslots; i++) {
 		len[i] = bench_size_log(&rng, o->min_size, o->max_size);
 		slot[i] = bench_xmalloc(len[i]);
 		check += touch(slot[i], len[i], i);
 	}
 	bench_thread_ready();
-	while (!bench_stopped(w->clock)) {
+	while (!bench_stopped(w->b.clock)) {
 		size_t j = (size_t)bench_below(&rng, nslots);
 
 		check += (unsigned char)slot[j][0];
@@ -64,13 +60,13 @@ static void *worker_main(void *arg)
 		check += touch(slot[j], len[j], ops);
 		ops++;
 	}
-	bench_thread_done(w->clock);
+	bench_thread_done(w->b.clock);
 	for (i = 0; i < nslots; i++)
 		free(slot[i]);
 	bench_unmap(slot, nslots * sizeof *slot);
 	bench_unmap(len, nslots * sizeof *len);
-	w->ops = ops;
-	w->check = check;
+	w->b.ops = ops;
+	w->b.check = check;
 	return NULL;
 }
 
@@ -80,10 +76,6 @@ int main(int argc, char **argv)
 		.threads = 1, .min_size = 16 << 10, .max_size = 8 << 20,
 		.duration = 2.0, .working_set = 32, .seed = 1,
 	};
-	struct bench_clock clock;
-	struct worker *w;
-	uint64_t ops = 0, check = 0;
-	int i;
 
 	bench_parse(argc, argv, &o,
 		    "Large-block churn with interleaved frees; every page of "
@@ -91,18 +83,6 @@ int main(int argc, char **argv)
 		    NULL, "live blocks per thread");
 	if (o.working_set < 1)
 		o.working_set = 1;
-	w = bench_map((size_t)o.threads * sizeof *w);
-	for (i = 0; i < o.threads; i++) {
-		w[i].o = &o;
-		w[i].clock = &clock;
-		w[i].id = i;
-	}
-	bench_run_threads(o.threads, worker_main, w, sizeof *w, &clock,
-			  o.duration);
-	for (i = 0; i < o.threads; i++) {
-		ops += w[i].ops;
-		check ^= w[i].check;
-	}
-	bench_report("large", o.threads, ops, clock.t1 - clock.t0, check, NULL);
+	bench_run_workers("large", &o, worker_main, sizeof(struct worker), NULL);
 	return 0;
 }

@@ -65,27 +65,23 @@ static uint64_t buf_finish(struct buf *b, int vector)
 }
 
 struct worker {
-	const struct bench_opts *o;
-	struct bench_clock *clock;
-	int id;
-	uint64_t ops;
-	uint64_t check;
+	struct bench_worker b;	/* first: see bench_run_workers */
 };
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	size_t lo = w->o->min_size, hi = w->o->max_size;
+	size_t lo = w->b.o->min_size, hi = w->b.o->max_size;
 	struct buf b[NBUF];
 	struct bench_rng rng;
 	uint64_t ops = 0, check = 0;
 	int i, k;
 
-	bench_rng_init(&rng, w->o->seed, (uint64_t)w->id);
+	bench_rng_init(&rng, w->b.o->seed, (uint64_t)w->b.id);
 	for (i = 0; i < NBUF; i++)
 		buf_start(&b[i], &rng, i & 1, lo, hi);
 	bench_thread_ready();
-	while (!bench_stopped(w->clock)) {
+	while (!bench_stopped(w->b.clock)) {
 		for (k = 0; k < 256; k++) {
 			int v = (int)bench_below(&rng, NBUF);
 			struct buf *x = &b[v];
@@ -126,11 +122,11 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
-	bench_thread_done(w->clock);
+	bench_thread_done(w->b.clock);
 	for (i = 0; i < NBUF; i++)
 		check += buf_finish(&b[i], i & 1);
-	w->ops = ops;
-	w->check = check;
+	w->b.ops = ops;
+	w->b.check = check;
 	return NULL;
 oom:
 	fprintf(stderr, "realloc: out of memory\n");
@@ -143,28 +139,11 @@ int main(int argc, char **argv)
 		.threads = 1, .min_size = 1, .max_size = 8 << 20,
 		.duration = 2.0, .seed = 1,
 	};
-	struct bench_clock clock;
-	struct worker *w;
-	uint64_t ops = 0, check = 0;
-	int i;
 
 	bench_parse(argc, argv, &o,
 		    "realloc growth of strings (small appends) and vectors "
 		    "(doubling) up to -M bytes; ops are realloc calls.",
 		    NULL, NULL);
-	w = bench_map((size_t)o.threads * sizeof *w);
-	for (i = 0; i < o.threads; i++) {
-		w[i].o = &o;
-		w[i].clock = &clock;
-		w[i].id = i;
-	}
-	bench_run_threads(o.threads, worker_main, w, sizeof *w, &clock,
-			  o.duration);
-	for (i = 0; i < o.threads; i++) {
-		ops += w[i].ops;
-		check ^= w[i].check;
-	}
-	bench_report("realloc", o.threads, ops, clock.t1 - clock.t0, check,
-		     NULL);
+	bench_run_workers("realloc", &o, worker_main, sizeof(struct worker), NULL);
 	return 0;
 }
