@@ -39,14 +39,9 @@ uint32_t shm_now_ms(void)
 
 /* ---- Free-run index ------------------------------------------------------ */
 
-static shm_chunk_t *page_chunk(shm_page_t *pg)
-{
-	return shm_chunk_of(pg);
-}
-
 static size_t page_idx(shm_page_t *pg)
 {
-	return (size_t)(pg - page_chunk(pg)->pages);
+	return (size_t)(pg - shm_chunk_of(pg)->pages);
 }
 
 static void index_insert(shm_arena_t *arena, shm_page_t *head)
@@ -210,7 +205,7 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 	}
 
 	shm_page_t *head = arena->runs[fit];
-	shm_chunk_t *chunk = page_chunk(head);
+	shm_chunk_t *chunk = shm_chunk_of(head);
 	size_t idx = page_idx(head);
 	uint8_t dirty = head->dirty;
 	uint32_t stamp = head->stamp;
@@ -340,7 +335,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 				if (!all && (uint32_t)(now - run->stamp) <
 						    shm_opt.decay_ms)
 					continue;
-				shm_os_purge(shm_page_addr(page_chunk(run),
+				shm_os_purge(shm_page_addr(shm_chunk_of(run),
 							   page_idx(run)),
 					     n << SHM_PAGE_SHIFT);
 				run->dirty = 0;

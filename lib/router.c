@@ -165,15 +165,6 @@ static bool small_valid(const void *p, size_t off, unsigned cls,
 	return true;
 }
 
-/* The slab-relative offset of a small object, from its page descriptor. */
-static size_t small_offset(const void *p, shm_chunk_t *chunk,
-			   const shm_page_t *pg)
-{
-	size_t idx = shm_page_index(chunk, p);
-
-	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
-}
-
 /*
  * The usable size of the block at p, and its class (SHM_NO_CLASS for large
  * and huge blocks).  Anything that is not the start of a live block of ours
@@ -193,7 +184,7 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
 		unsigned cls = pg->cls;
 		if (cls == SHM_NO_CLASS) {
 			usable = shm_arena_large_size(p, func);
-		} else if (small_valid(p, small_offset(p, chunk, pg), cls, func)) {
+		} else if (small_valid(p, shm_slab_offset(chunk, pg, p), cls, func)) {
 			*cls_out = cls;
 			usable = shm_classes[cls].size;
 		}
@@ -242,8 +233,8 @@ void shm_free_block(void *p, const char *func)
 		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
 		if (pg->cls == SHM_NO_CLASS)
 			shm_arena_free_large(p, func);
-		else if (shm_debug || small_valid(p, small_offset(p, chunk, pg),
-						  pg->cls, func))
+		else if (shm_debug ||
+			 small_valid(p, shm_slab_offset(chunk, pg, p), pg->cls, func))
 			free_small(p, pg->cls);
 		break;
 	}

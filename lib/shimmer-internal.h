@@ -154,6 +154,16 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 	return (char *)chunk + (idx << SHM_PAGE_SHIFT);
 }
 
+/* The byte offset of p from the start of its slab, given p's page
+ * descriptor (whose back says how far the slab's head page is). */
+static inline size_t shm_slab_offset(shm_chunk_t *chunk, const shm_page_t *pg,
+				     const void *p)
+{
+	size_t head = shm_page_index(chunk, p) - pg->back;
+
+	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, head);
+}
+
 /* ---- Registry (page.c) -------------------------------------------------- */
 
 enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
@@ -259,7 +269,6 @@ void shm_arena_postfork(bool child);
 /* ---- Page manager (page.c) ---------------------------------------------- */
 
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena);
-void shm_chunk_delete(shm_chunk_t *chunk);
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed);
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,

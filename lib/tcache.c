@@ -169,22 +169,6 @@ void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 }
 
-/* Bytes sitting in thread caches, for statistics (read without the owners'
- * cooperation, so only approximately right while they run). */
-size_t shm_tcache_cached_bytes(void)
-{
-	size_t bytes = 0;
-
-	pthread_mutex_lock(&shm_tcache_list_lock);
-	for (shm_tcache_t *tc = live; tc; tc = tc->next)
-		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++)
-			bytes += (size_t)__atomic_load_n(&tc->bins[cls].count,
-							 __ATOMIC_RELAXED) *
-				 shm_classes[cls].size;
-	pthread_mutex_unlock(&shm_tcache_list_lock);
-	return bytes;
-}
-
 /* ---- Fork ---------------------------------------------------------------------- */
 
 void shm_tcache_prefork(void)

@@ -29,7 +29,6 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 void shm_tcache_flush_all(shm_tcache_t *tc);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
-size_t shm_tcache_cached_bytes(void);
 void shm_tcache_init(void);
 void shm_tcache_prefork(void);
 void shm_tcache_postfork(bool child);
@@ -101,7 +100,7 @@ static inline void shm_free_fast(void *p)
 		size_t idx = shm_page_index(chunk, p);
 		const shm_page_t *pg = &chunk->pages[idx];
 		unsigned cls = pg->cls;
-		size_t off = a - (uintptr_t)shm_page_addr(chunk, idx - pg->back);
+		size_t off = shm_slab_offset(chunk, pg, p);
 		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
 			       (!SHM_CHECKS || shm_class_is_object(cls, off)))) {
 			shm_cache_bin_t *bin = &tc->bins[cls];
