@@ -63,12 +63,33 @@ SHM_EXPORT void *calloc(size_t nmemb, size_t size)
 }
 
 /*
- * realloc keeps a block where it is when the new size stays in its small
- * class, when a large block can shrink or grow into free neighbours, and
- * for huge blocks (whose pages the kernel moves); otherwise it copies.
- * Blocks that carry debugging layout (canaries, guard pages, annotations)
- * are always copied.  realloc(p, 0) frees p and returns NULL, as glibc
- * does; an invalid p is reported, and under on_error:report gives EINVAL.
+ * The size to allocate for a block of old usable bytes that realloc has to
+ * move to give it size bytes.  A growing block beyond the small classes
+ * gets half its old size again as room: a program that appends to a buffer
+ * a few bytes at a time would otherwise have it copied once per page, so
+ * that building a buffer of n pages copied n^2/2 pages; with the room the
+ * copying is linear in n, as it is for a vector that doubles.  Pages of
+ * the room are not touched until the program uses them.
+ */
+static size_t grow_room(size_t old, size_t size)
+{
+	size_t room = old + old / 2;
+
+	if (shm_debug || shm_opt.guard || size <= SHM_SMALL_MAX ||
+	    size <= old || size >= room || room > SHM_SIZE_MAX)
+		return size;
+	return room;
+}
+
+/*
+ * realloc keeps a block where it is when it shrinks by at most a third,
+ * when the new size stays in its small class, when a large block can
+ * shrink or grow into free neighbours, and
+ * for huge blocks (whose pages the kernel moves); otherwise it copies into
+ * a block with room to grow (grow_room).  Blocks that carry debugging
+ * layout (canaries, guard pages, annotations) are always copied, without
+ * room.  realloc(p, 0) frees p and returns NULL, as glibc does; an invalid
+ * p is reported, and under on_error:report gives EINVAL.
  */
 static void *resize(void *ptr, size_t size)
 {
@@ -88,6 +109,10 @@ static void *resize(void *ptr, size_t size)
 		return api_fail(EINVAL);
 	if (shm_debug || shm_opt.guard) {
 		/* copied below */
+	} else if (size <= old && size >= old - old / 3) {
+		/* A small shrink keeps the block whole: it may be the room
+		 * that grow_room gave, which the next growth will use. */
+		return ptr;
 	} else if (cls != SHM_NO_CLASS) {
 		if (size <= SHM_SMALL_MAX && shm_size_class(size) == cls)
 			return ptr;
@@ -101,7 +126,10 @@ static void *resize(void *ptr, size_t size)
 		return ptr;
 	}
 
-	void *q = shm_malloc_fast(size);
+	size_t want = grow_room(old, size);
+	void *q = shm_malloc_fast(want);
+	if (q == NULL && want != size)
+		q = shm_malloc_fast(size);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, ptr, old < size ? old : size);

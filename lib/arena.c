@@ -15,19 +15,35 @@
 
 shm_arena_t **shm_arenas;
 unsigned shm_narenas;
-static unsigned arena_next;
 
 shm_arena_t *shm_arena_get(unsigned index)
 {
 	return shm_arenas[index % shm_narenas];
 }
 
-/* Threads are spread over the arenas in turn as their caches are made. */
-shm_arena_t *shm_arena_choose(void)
+/*
+ * A thread whose cache is made takes the arena with the fewest threads, the
+ * first such on a tie.  Running threads are so spread evenly, and a thread
+ * that starts after others ended takes over an arena they warmed instead
+ * of touching a fresh one: programs that start short-lived threads one or
+ * two at a time keep their heap in as many arenas as they run threads.
+ * The counts are read without a lock; a race costs only balance.
+ */
+shm_arena_t *shm_arena_attach(void)
 {
-	unsigned i = __atomic_fetch_add(&arena_next, 1, __ATOMIC_RELAXED);
+	shm_arena_t *best = shm_arenas[0];
 
-	return shm_arena_get(i);
+	for (unsigned i = 1; i < shm_narenas; i++)
+		if (__atomic_load_n(&shm_arenas[i]->nthreads, __ATOMIC_RELAXED) <
+		    __atomic_load_n(&best->nthreads, __ATOMIC_RELAXED))
+			best = shm_arenas[i];
+	__atomic_fetch_add(&best->nthreads, 1, __ATOMIC_RELAXED);
+	return best;
+}
+
+void shm_arena_detach(shm_arena_t *arena)
+{
+	__atomic_fetch_sub(&arena->nthreads, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- Slabs -------------------------------------------------------------------- */

@@ -231,6 +231,7 @@ typedef struct shm_bin {
 typedef struct shm_arena {
 	pthread_mutex_t lock;
 	unsigned index;
+	unsigned nthreads;		/* threads whose caches use it */
 	shm_chunk_t *chunks;		/* every chunk of the arena */
 	size_t nempty;			/* chunks entirely free */
 	/* Free-run index: runs[n] lists free runs of exactly n pages, most
@@ -250,7 +251,8 @@ extern shm_arena_t **shm_arenas;
 extern unsigned shm_narenas;
 
 shm_arena_t *shm_arena_get(unsigned index);
-shm_arena_t *shm_arena_choose(void);
+shm_arena_t *shm_arena_attach(void);
+void shm_arena_detach(shm_arena_t *arena);
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
 void shm_arena_flush(void *list, unsigned cls);

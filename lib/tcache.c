@@ -91,6 +91,7 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
 static void tcache_retire(shm_tcache_t *tc)
 {
 	shm_tcache_flush_all(tc);
+	shm_arena_detach(tc->arena);
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_remove(&live, tc);
 	list_push(&spare, tc);
@@ -127,7 +128,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
 		tc->bins[cls].fill = 4;
 	}
-	tc->arena = shm_arena_choose();
+	tc->arena = shm_arena_attach();
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_push(&live, tc);
 	pthread_mutex_unlock(&shm_tcache_list_lock);

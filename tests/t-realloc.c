@@ -5,7 +5,9 @@
  * and directly mapped huge blocks, in both directions and in jumps from any
  * range to any other; realloc(NULL, n) allocates; realloc(p, 0) frees and
  * returns NULL; and a realloc that cannot be satisfied leaves the old block
- * exactly as it was.
+ * exactly as it was.  A buffer appended to a little at a time, with a
+ * neighbour allocated after it at every step so that it can never grow in
+ * place, moves only a logarithmic number of times.
  */
 #include "config.h"
 
@@ -274,6 +276,35 @@ static void test_special_blocks(void)
 	free(p);
 }
 
+/* Append 100 bytes at a time from 20 KB to 1 MiB, pinning the space after
+ * the buffer with a fresh block at every step.  Moving at every page would
+ * be about 250 moves; room to grow makes it about log1.5(50) = 10. */
+static void test_append_moves(void)
+{
+	enum { STEP = 100, PINS = 11000 };
+	size_t len = 20000, moves = 0, npins = 0;
+	uint8_t *p = malloc(hide_size(len));
+	void **pin = malloc(PINS * sizeof *pin);
+	int bad = 0;
+
+	fill_range(p, 0, len, 9);
+	while (len + STEP <= (1 << 20) && npins < PINS) {
+		uint8_t *q = resize(p, len, len + STEP, 9, &bad);
+		if (q == NULL)
+			break;
+		moves += q != p;
+		p = q;
+		len += STEP;
+		pin[npins++] = malloc(hide_size(4096));
+	}
+	ok(bad == 0 && len + STEP > (1 << 20), "appending to 1 MiB keeps every byte");
+	ok(moves >= 1 && moves <= 30, "appending moved the buffer %zu times", moves);
+	while (npins > 0)
+		free(pin[--npins]);
+	free(pin);
+	free(p);
+}
+
 int main(void)
 {
 	/* A heap damaged badly enough can make a loop spin forever. */
@@ -281,6 +312,7 @@ int main(void)
 	test_chains();
 	test_jumps();
 	test_random_walk();
+	test_append_moves();
 	test_null_and_zero();
 	test_failure_keeps_block();
 	test_special_blocks();
