@@ -82,9 +82,9 @@ static size_t grow_room(size_t old, size_t size)
 }
 
 /*
- * realloc keeps a block where it is when it shrinks by at most a third,
- * when the new size stays in its small class, when a large block can
- * shrink or grow into free neighbours, and
+ * realloc keeps a block where it is when the new size stays in its small
+ * class, when a large or huge block shrinks by at most a third, when a
+ * large block can shrink or grow into free neighbours, and
  * for huge blocks (whose pages the kernel moves); otherwise it copies into
  * a block with room to grow (grow_room).  Blocks that carry debugging
  * layout (canaries, guard pages, annotations) are always copied, without
@@ -109,13 +109,13 @@ static void *resize(void *ptr, size_t size)
 		return api_fail(EINVAL);
 	if (shm_debug || shm_opt.guard) {
 		/* copied below */
-	} else if (size <= old && size >= old - old / 3) {
-		/* A small shrink keeps the block whole: it may be the room
-		 * that grow_room gave, which the next growth will use. */
-		return ptr;
 	} else if (cls != SHM_NO_CLASS) {
 		if (size <= SHM_SMALL_MAX && shm_size_class(size) == cls)
 			return ptr;
+	} else if (size <= old && size >= old - old / 3) {
+		/* A small shrink keeps a large or huge block whole: it may be
+		 * the room grow_room gave, which the next growth will use. */
+		return ptr;
 	} else if (shm_registry_kind((uintptr_t)ptr) == SHM_REG_HUGE) {
 		if (size > SHM_LARGE_MAX) {
 			void *q = shm_huge_realloc(ptr, size);

@@ -106,10 +106,12 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	return p;
 }
 
-/* Whether a block of usable bytes is what shm_route_alloc gives a request
- * of size and align: what free_sized checks a block against.  Exact for
- * small and large blocks; a huge block may be a cached mapping up to twice
- * its request (see huge.c). */
+/* Whether a block of usable bytes is what shm_route_alloc or realloc gives
+ * a request of size and align: what free_sized checks a block against.
+ * Exact for small blocks.  A large or huge block may be up to twice its
+ * request: realloc leaves room to grow and keeps a block through a small
+ * shrink (api.c), and a cached huge mapping is handed out whole up to
+ * twice the request (huge.c). */
 bool shm_route_fits(size_t size, size_t align, size_t usable)
 {
 	size_t routed = size ? size : 1;
@@ -122,8 +124,6 @@ bool shm_route_fits(size_t size, size_t align, size_t usable)
 			return usable == (shm_opt.canary ? size : shm_classes[cls].size);
 	}
 	size_t pages = shm_align_up(routed, SHM_PAGE_SIZE);
-	if (route_is_large(routed, align))
-		return usable == pages;
 	return usable >= pages && usable / 2 <= pages;
 }
 
