@@ -121,9 +121,14 @@ static void *resize(void *ptr, size_t size)
 			void *q = shm_huge_realloc(ptr, size);
 			return q ? q : api_fail(ENOMEM);
 		}
-	} else if (size > SHM_SMALL_MAX && size <= SHM_LARGE_MAX &&
-		   shm_arena_resize_large(ptr, size)) {
-		return ptr;
+	} else if (size > SHM_SMALL_MAX && size <= SHM_LARGE_MAX) {
+		if (shm_arena_resize_large(ptr, size))
+			return ptr;
+		size_t want = grow_room(old, size);
+		void *q = want <= SHM_LARGE_MAX ?
+			  shm_arena_move_large(ptr, old, want) : NULL;
+		if (q)
+			return q;
 	}
 
 	size_t want = grow_room(old, size);

@@ -317,16 +317,16 @@ static size_t large_extra(void)
 	return shm_opt.guard ? 1 : 0;
 }
 
-void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
-			    bool zero)
+/* A run for a large block of npages usable pages, marked and counted;
+ * room asks for free pages after it (shm_run_alloc_room).  Called with the
+ * arena lock held. */
+static void *large_take(shm_arena_t *arena, size_t npages, size_t align_pages,
+			bool room, bool *zeroed)
 {
-	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
-	size_t align_pages = align > SHM_PAGE_SIZE ? align >> SHM_PAGE_SHIFT : 1;
 	size_t run = npages + large_extra();
-	bool zeroed;
+	void *p = room ? shm_run_alloc_room(arena, run, zeroed)
+		       : shm_run_alloc(arena, run, align_pages, zeroed);
 
-	pthread_mutex_lock(&arena->lock);
-	void *p = shm_run_alloc(arena, run, align_pages, &zeroed);
 	if (p) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
 		large_mark(chunk, shm_page_index(chunk, p), run);
@@ -337,10 +337,41 @@ void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 		arena->pub->large_bytes += npages << SHM_PAGE_SHIFT;
 		arena->pub->nmalloc_large++;
 	}
+	return p;
+}
+
+void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
+			    bool zero)
+{
+	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+	size_t align_pages = align > SHM_PAGE_SIZE ? align >> SHM_PAGE_SHIFT : 1;
+	bool zeroed;
+
+	pthread_mutex_lock(&arena->lock);
+	void *p = large_take(arena, npages, align_pages, false, &zeroed);
 	pthread_mutex_unlock(&arena->lock);
 	if (p && zero && !zeroed)
 		memset(p, 0, npages << SHM_PAGE_SHIFT);
 	return p;
+}
+
+/* realloc's move of the valid large block at p, of old usable bytes, to a
+ * block of size bytes in the same arena with free pages after it to grow
+ * into; NULL, with p untouched, if there is no memory. */
+void *shm_arena_move_large(void *p, size_t old, size_t size)
+{
+	shm_arena_t *arena = shm_chunk_of(p)->arena;
+	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+	bool zeroed;
+
+	pthread_mutex_lock(&arena->lock);
+	void *q = large_take(arena, npages, 1, true, &zeroed);
+	pthread_mutex_unlock(&arena->lock);
+	if (q) {
+		memcpy(q, p, old < size ? old : size);
+		shm_arena_free_large(p, "realloc");
+	}
+	return q;
 }
 
 /* The head descriptor of the large block at p, or NULL after a diagnostic

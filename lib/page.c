@@ -183,27 +183,11 @@ static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 
 /* ---- Runs ------------------------------------------------------------------ */
 
-/*
- * Take npages pages starting at a multiple of align_pages pages from the
- * best-fitting free run (the most recently freed among equals, whose pages
- * are likely still in cache and resident), or from a new chunk.  *zeroed
- * tells whether the pages are known to read as zero.
- */
-void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
-		    bool *zeroed)
+/* Take npages pages starting at a multiple of align_pages pages from the
+ * first free run of fit pages; what is left before and after stays free. */
+static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
+		      size_t align_pages, bool *zeroed)
 {
-	size_t need = npages + align_pages - 1;
-	uint32_t fit;
-
-	if (need > SHM_RUN_MAX_PAGES)
-		return NULL;
-	fit = index_fit(arena, need);
-	if (fit == 0) {
-		if (shm_chunk_new(arena) == NULL)
-			return NULL;
-		fit = index_fit(arena, need);
-	}
-
 	shm_page_t *head = arena->runs[fit];
 	shm_chunk_t *chunk = shm_chunk_of(head);
 	size_t idx = page_idx(head);
@@ -227,6 +211,45 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		run_make_free(arena, chunk, start + npages, trail, dirty, stamp);
 	*zeroed = !dirty;
 	return (void *)addr;
+}
+
+/*
+ * Take npages pages starting at a multiple of align_pages pages from the
+ * best-fitting free run (the most recently freed among equals, whose pages
+ * are likely still in cache and resident), or from a new chunk.  *zeroed
+ * tells whether the pages are known to read as zero.
+ */
+void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
+		    bool *zeroed)
+{
+	size_t need = npages + align_pages - 1;
+	uint32_t fit;
+
+	if (need > SHM_RUN_MAX_PAGES)
+		return NULL;
+	fit = index_fit(arena, need);
+	if (fit == 0) {
+		if (shm_chunk_new(arena) == NULL)
+			return NULL;
+		fit = index_fit(arena, need);
+	}
+	return run_take(arena, fit, npages, align_pages, zeroed);
+}
+
+/*
+ * As shm_run_alloc, for a block that is growing: from the start of a free
+ * run at least twice its length if the arena has one, so that as many free
+ * pages follow the block and it can double in place.  A block that moves
+ * at every growth is copied each time; one that can grow in place is not.
+ */
+void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
+{
+	uint32_t fit = 2 * npages <= SHM_RUN_MAX_PAGES ?
+		       index_fit(arena, 2 * npages) : 0;
+
+	if (fit == 0)
+		return shm_run_alloc(arena, npages, 1, zeroed);
+	return run_take(arena, fit, npages, 1, zeroed);
 }
 
 /* Return pages [idx, idx+npages) to the free-run index, joined with free

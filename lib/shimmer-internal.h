@@ -261,6 +261,7 @@ void shm_arena_free_small(void *p);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 			    bool zero);
 void shm_arena_free_large(void *p, const char *func);
+void *shm_arena_move_large(void *p, size_t old, size_t size);
 bool shm_arena_resize_large(void *p, size_t size);
 size_t shm_arena_large_size(const void *p, const char *func);
 void shm_arena_purge_all(shm_arena_t *arena, bool *released);
@@ -273,6 +274,7 @@ void shm_arena_postfork(bool child);
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena);
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed);
+void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed);
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages);
 bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,

@@ -7,7 +7,8 @@
  * returns NULL; and a realloc that cannot be satisfied leaves the old block
  * exactly as it was.  A buffer appended to a little at a time, with a
  * neighbour allocated after it at every step so that it can never grow in
- * place, moves only a logarithmic number of times.
+ * place, moves only a logarithmic number of times; and a block that moves
+ * is put where it can grow again in place rather than in the tightest hole.
  */
 #include "config.h"
 
@@ -312,10 +313,33 @@ static void test_append_moves(void)
 	free_sized(p, 80000);
 }
 
+/* A 128 KiB hole between two live blocks is the tightest fit for a 64 KiB
+ * block that grows to 128 KiB; put there it could not grow again.  Run
+ * first, while the heap is the test's own. */
+static void test_move_leaves_room(void)
+{
+	uint8_t *p = malloc(hide_size(64 << 10));
+	void *pin1 = malloc(hide_size(64 << 10));
+	void *hole = malloc(hide_size(128 << 10));
+	void *pin2 = malloc(hide_size(64 << 10));
+	int bad = 0;
+
+	free(hole);
+	fill_range(p, 0, 64 << 10, 5);
+	uint8_t *q = resize(p, 64 << 10, 128 << 10, 5, &bad);
+	uint8_t *r = q ? resize(q, 128 << 10, 256 << 10, 5, &bad) : NULL;
+	ok(bad == 0 && q != p && q != hole, "a block that must move skips the tightest hole");
+	ok(r == q, "and then grows in place");
+	free(r ? r : q);
+	free(pin1);
+	free(pin2);
+}
+
 int main(void)
 {
 	/* A heap damaged badly enough can make a loop spin forever. */
 	alarm(120);
+	test_move_leaves_room();
 	test_chains();
 	test_jumps();
 	test_random_walk();
