@@ -234,10 +234,6 @@ typedef struct shm_arena {
 	unsigned nthreads;		/* threads whose caches use it */
 	shm_chunk_t *chunks;		/* every chunk of the arena */
 	size_t nempty;			/* chunks entirely free */
-	/* Free-run index: runs[n] lists free runs of exactly n pages, most
-	 * recently freed first; nonempty has bit n set when runs[n] isn't. */
-	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
-	uint64_t nonempty[SHM_RUN_WORDS + 1];
 	uint32_t last_purge;		/* ms stamp of the last decay pass */
 	shm_bin_t bins[SHM_NCLASSES];
 	uint64_t random;		/* random_slab: generator state */
@@ -245,6 +241,12 @@ typedef struct shm_arena {
 	 * (publish.c); updated under the lock, but for the program's call
 	 * counts, which thread caches add with atomics when they merge. */
 	shm_pub_arena_t *pub;
+	/* Free-run index: runs[n] lists free runs of exactly n pages, most
+	 * recently freed first; nonempty has bit n set when runs[n] isn't.
+	 * Last, so that an arena no thread uses costs one resident page:
+	 * the 8 KiB of lists are touched only where runs of a length are. */
+	uint64_t nonempty[SHM_RUN_WORDS + 1];
+	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
 } shm_arena_t;
 
 extern shm_arena_t **shm_arenas;
