@@ -130,8 +130,10 @@ bool shm_route_fits(size_t size, size_t align, size_t usable)
 /* Small requests that missed the cache, and every other size. */
 void *shm_malloc_slow(size_t size)
 {
-	if (shm_started)
+	if (shm_started) {
 		shm_publish_poll();
+		shm_tcache_tick();
+	}
 	if (size <= SHM_SMALL_MAX && !shm_debug) {
 		shm_start();
 		void *p = alloc_class(shm_size_class(size));
@@ -255,6 +257,7 @@ void shm_free_slow(void *p)
 		shm_report("free", p, "invalid pointer", SHM_NO_CLASS);
 	} else {
 		shm_publish_poll();
+		shm_tcache_tick();
 		shm_free_block(p, "free");
 	}
 	errno = saved;

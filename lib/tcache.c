@@ -88,6 +88,37 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
 	}
 }
 
+/*
+ * Idle bins.  The slow paths of a thread (a refill, a flush, any large or
+ * huge block) tick its cache; every TICK_EVERY ticks, and at most once per
+ * decay time, the bins the thread has not used since the previous pass are
+ * flushed, so that objects of classes it stopped using go back to their
+ * slabs, whose pages can then be purged: within two decay times of the
+ * last use.  A bin's call counts are zeroed each time they are merged,
+ * which is also what tells a used bin from an idle one.  A thread that
+ * never allocates again keeps what its cache holds (each bin at most its
+ * bound) until it exits.
+ */
+#define TICK_EVERY 8
+
+void shm_tcache_tick(void)
+{
+	shm_tcache_t *tc = shm_tls_cache;
+
+	if (tc == NULL || ++tc->ticks % TICK_EVERY != 0)
+		return;
+	uint32_t now = shm_now_ms();
+	if ((uint32_t)(now - tc->gc_stamp) < shm_opt.decay_ms)
+		return;
+	tc->gc_stamp = now;
+	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
+		shm_cache_bin_t *bin = &tc->bins[cls];
+		if (bin->count && bin->nmalloc == 0 && bin->nfree == 0)
+			shm_tcache_flush(tc, cls, 0);
+		shm_tcache_merge(tc, cls);
+	}
+}
+
 static void tcache_retire(shm_tcache_t *tc)
 {
 	shm_tcache_flush_all(tc);
@@ -129,6 +160,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		tc->bins[cls].fill = 4;
 	}
 	tc->arena = shm_arena_attach();
+	tc->ticks = 0;
+	tc->gc_stamp = shm_now_ms();
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_push(&live, tc);
 	pthread_mutex_unlock(&shm_tcache_list_lock);

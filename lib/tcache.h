@@ -10,6 +10,8 @@
 typedef struct shm_tcache {
 	shm_cache_bin_t bins[SHM_NCLASSES];
 	shm_arena_t *arena;		/* where refills come from */
+	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
+	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
@@ -27,6 +29,7 @@ void shm_free_slow(void *p);
 shm_tcache_t *shm_tcache_get(void);
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 void shm_tcache_flush_all(shm_tcache_t *tc);
+void shm_tcache_tick(void);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
 void shm_tcache_init(void);

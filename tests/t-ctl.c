@@ -4,8 +4,9 @@
  * every error (ENOENT, EINVAL, EPERM), options read and written at run
  * time, counts that match a known workload exactly, the invariant
  * allocated <= active <= resident <= mapped, the actions, malloc_info, the
- * published memory file (and a fork child's own), and the JSON report's
- * picture of the heap.
+ * published memory file (and a fork child's own), the JSON report's
+ * picture of the heap, and a thread cache giving back a class it stopped
+ * using.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -298,6 +299,43 @@ static void test_json_heap(void)
 	free(run);
 }
 
+/* Objects of a class the thread no longer uses leave its cache within two
+ * decay times (a pass that sees the class used, then one that sees it
+ * idle) of its later slow paths, and the slabs they held are released.
+ * Large blocks make every call a slow path. */
+static void test_idle_bin(void)
+{
+	enum { N = 256 };
+	int c = class_of(1536);
+	unsigned decay = 100, old = 0;
+	size_t len = sizeof(old);
+	char name[64];
+	void *p[N];
+
+	if (c < 0) {
+		ok(0, "a 1536-byte class exists");
+		return;
+	}
+	snprintf(name, sizeof(name), "stats.classes.%d.slabs", c);
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(hide_size(1536));
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	uint64_t held = stat_u64(name);
+	ok(held != UINT64_MAX && held >= 2,
+	   "objects kept in the cache hold %llu slabs of the class",
+	   (unsigned long long)held);
+	shimmer_ctl("opt.decay_ms", &old, &len, &decay, sizeof(decay));
+	for (int pass = 0; pass < 2; pass++) {
+		usleep((decay + 50) * 1000);
+		for (int i = 0; i < 64; i++)
+			free(malloc(hide_size(64 << 10)));
+	}
+	/* A bin keeps one empty slab to absorb churn. */
+	ok(stat_u64(name) <= 1, "after two decay times the idle class holds no objects' slabs");
+	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
+}
+
 int main(void)
 {
 	alarm(60);
@@ -307,5 +345,6 @@ int main(void)
 	test_invariant();
 	test_publish();
 	test_json_heap();
+	test_idle_bin();
 	return done_testing();
 }
