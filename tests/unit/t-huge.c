@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-huge.c - huge blocks and the cache of freed huge mappings: a freed
- * mapping is reused for the next request it fits (cut to size), a zeroed
+ * mapping is reused for the next request it fits, cut at a chunk boundary
+ * with the rest kept; pieces that touch are merged again; a request that
+ * nothing fits grows a smaller cached mapping, keeping its pages; a zeroed
  * request gets a fresh mapping, blocks too big for the cache are unmapped
  * at once, and cached mappings are unmapped after the decay time or on
  * trim.
@@ -51,14 +53,38 @@ int main(void)
 	shm_free_fast(q);
 	char *cut = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
 	ok(cut == p, "a 3 MiB request also reuses it");
-	is(shm_huge_size(cut, "test"), 3 * MiB, "cut to size, as it is over twice the request");
-	ok(!mapped(p + 3 * MiB, 5 * MiB), "with the cut-off tail unmapped");
-	q = cut;
+	is(shm_huge_size(cut, "test"), 4 * MiB, "cut at the first chunk boundary");
+	is(cached_now(), 4 * MiB, "the other 4 MiB stay cached");
+	ok(mapped(p + 4 * MiB, 4 * MiB), "and mapped");
+	char *rest = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
+	ok(rest == p + 4 * MiB, "the next 3 MiB request gets that rest");
+	is(rest[0], 1, "pages and all");
+	shm_free_fast(rest);
+	shm_free_fast(cut);
+	is(cached_now(), 8 * MiB, "freed again, the two pieces are cached");
+	q = shm_route_alloc(7 * MiB, SHM_MIN_ALIGN, false);
+	ok(q == p && shm_huge_size(q, "test") == 8 * MiB,
+	   "merged into one mapping that a 7 MiB request gets whole");
+
+	ok(shm_huge_realloc(q, 3 * MiB) == q, "a huge block shrinks in place");
+	is(shm_huge_size(q, "test"), 4 * MiB, "to the chunk boundary");
+	is(cached_now(), 4 * MiB, "and the cut-off tail is cached");
+	malloc_trim(0);
+
+	memset(q, 2, 4 * MiB);
+	shm_free_fast(q);
+	char *grown = shm_route_alloc(6 * MiB, SHM_MIN_ALIGN, false);
+	is(shm_huge_size(grown, "test"), 6 * MiB, "a 6 MiB request that no cached mapping fits");
+	is(cached_now(), 0, "grows the cached 4 MiB one");
+	ok(grown[0] == 2 && grown[4 * MiB - 1] == 2, "whose pages it keeps");
+	ok(((uintptr_t)grown & SHM_CHUNK_MASK) == 0, "chunk-aligned");
+	q = grown;
 
 	char *z = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, true);
 	shm_free_fast(q);
 	char *z2 = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, true);
-	ok(z2 != q && z2[0] == 0, "a zeroed request takes a fresh mapping");
+	ok(z2 != q && z2[0] == 0 && cached_now() == 6 * MiB,
+	   "a zeroed request takes a fresh mapping");
 	shm_free_fast(z);
 	shm_free_fast(z2);
 
