@@ -5,8 +5,9 @@
  * address; the registry marks the slot of each block's start, so a pointer
  * is known to be a huge block before the table is read.
  *
- * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while (at
- * most HUGE_CACHE_BYTES in all) and handed out again: programs that free
+ * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while (in
+ * all at most HUGE_CACHE_BYTES or 1.5 times the recent peak of live huge
+ * bytes, whichever is more) and handed out again: programs that free
  * and allocate blocks of megabytes in turn would otherwise pay a map, an
  * unmap and a page fault per page every time, and the faults are what
  * costs.  So the cache loses as few faulted-in pages as it can: a request is
@@ -31,9 +32,19 @@ static pthread_mutex_t shm_huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static huge_entry_t *table;
 static size_t table_cap, table_used;
 
-#define HUGE_CACHE_SLOTS 16
+/* Slots for the pieces of a few dozen blocks: with 16, churning 32 huge
+ * blocks evicted faulted-in pages for want of a slot.  The byte bound is
+ * the larger of HUGE_CACHE_BYTES and what cache_bound derives from the
+ * program's use. */
+#define HUGE_CACHE_SLOTS 64
 #define HUGE_CACHE_BLOCK ((size_t)32 << 20)
 #define HUGE_CACHE_BYTES ((size_t)64 << 20)
+
+/* The most bytes in live huge blocks during the current decay period and
+ * during the one before it (0 if that one saw no allocation); the huge lock
+ * guards them. */
+static size_t peak_now, peak_before;
+static uint32_t peak_start;
 
 typedef struct huge_cached {
 	char *addr;		/* chunk-aligned */
@@ -150,6 +161,56 @@ static unsigned cache_oldest(void)
 	return old;
 }
 
+/* Note the bytes in live huge blocks after they grew. */
+static void huge_note_peak(void)
+{
+	uint32_t now = shm_now_ms(), age = now - peak_start;
+
+	if (age >= shm_opt.decay_ms) {
+		peak_before = age < 2 * shm_opt.decay_ms ? peak_now : 0;
+		peak_now = 0;
+		peak_start = now;
+	}
+	if (shm_pub->huge_bytes > peak_now)
+		peak_now = shm_pub->huge_bytes;
+}
+
+/*
+ * The cache's bound: HUGE_CACHE_BYTES, or one and a half times the recent
+ * peak of live huge bytes if that is more.  A program that churns blocks
+ * needs about that much cached to find, after each free, room for its next
+ * block without faulting pages in (with once its peak, bench/large still
+ * evicted pages it needed again); a fixed bound evicts them whenever the
+ * program's blocks outgrow it.  Memory goes back all the same once the
+ * program stops churning: cached mappings expire.
+ */
+static size_t cache_bound(void)
+{
+	size_t peak = peak_now > peak_before ? peak_now : peak_before;
+
+	peak += peak / 2;
+	return peak > HUGE_CACHE_BYTES ? peak : HUGE_CACHE_BYTES;
+}
+
+/* Unmap what is over the bound, oldest first: whole mappings, and of the
+ * last one only its tail, since merged mappings can be large. */
+static void cache_trim(void)
+{
+	size_t bound = cache_bound();
+
+	while (shm_pub->huge_cached > bound) {
+		unsigned i = cache_oldest();
+		size_t over = shm_align_up(shm_pub->huge_cached - bound, SHM_PAGE_SIZE);
+		if (over >= cache[i].len) {
+			cache_evict(i);
+			continue;
+		}
+		cache[i].len -= over;
+		shm_pub->huge_cached -= over;
+		shm_os_unmap(cache[i].addr + cache[i].len, over);
+	}
+}
+
 /* Keep [p, p+len) for reuse, merged with the cached mappings it touches (the
  * pieces of one mapping cut apart by huge_cut come together again), making
  * room by unmapping expired and then the oldest ones. */
@@ -170,8 +231,7 @@ static void cache_put(char *p, size_t len)
 		cache_evict(cache_oldest());
 	cache[ncached++] = (huge_cached_t){ p, len, shm_now_ms() };
 	shm_pub->huge_cached += len;
-	while (shm_pub->huge_cached > HUGE_CACHE_BYTES)
-		cache_evict(cache_oldest());
+	cache_trim();
 }
 
 /* Whether a freed mapping of len bytes may be cached at all. */
@@ -292,6 +352,7 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	shm_pub->huge_bytes += len - huge_extra();
 	shm_pub->huge_count++;
 	shm_pub->huge_nmalloc++;
+	huge_note_peak();
 	shm_registry_set(p, SHM_REG_HUGE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
@@ -391,6 +452,7 @@ void *shm_huge_realloc(void *p, size_t size)
 		}
 	}
 	shm_pub->huge_bytes += len - old;
+	huge_note_peak();
 	if (q != p) {
 		huge_remove(e);
 		shm_registry_set(p, SHM_REG_NONE);

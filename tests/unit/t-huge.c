@@ -5,8 +5,9 @@
  * with the rest kept; pieces that touch are merged again; a request that
  * nothing fits grows a smaller cached mapping, keeping its pages; a zeroed
  * request gets a fresh mapping, blocks too big for the cache are unmapped
- * at once, and cached mappings are unmapped after the decay time or on
- * trim.
+ * at once; the cache holds up to 1.5 times the recent peak of live huge
+ * bytes (64 MiB at least); and cached mappings are unmapped after the decay
+ * time or on trim.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -102,6 +103,27 @@ int main(void)
 	shm_huge_decay(false, NULL);
 	is(cached_now(), 0, "and are gone after it");
 	ok(!mapped(a, 4 * MiB), "unmapped");
+
+	/* The bound follows the program's peak of live huge bytes. */
+	shm_opt.decay_ms = 1000;
+	char *blk[12];
+	for (int i = 0; i < 12; i++)
+		blk[i] = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, false);
+	for (int i = 0; i < 12; i++)
+		shm_free_fast(blk[i]);
+	is(cached_now(), 96 * MiB, "96 MiB freed after being live together are all cached");
+	malloc_trim(0);
+
+	shm_opt.decay_ms = 300;
+	nanosleep(&(struct timespec){ 0, 700 * 1000 * 1000 }, NULL);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 5; i++)
+			blk[i] = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, true);
+		for (int i = 0; i < 5; i++)
+			shm_free_fast(blk[i]);
+	}
+	is(cached_now(), 64 * MiB,
+	   "two decay periods later, 80 MiB freed with 40 MiB live at most are cut to 64 MiB");
 
 	char *b = shm_route_alloc(5 * MiB, SHM_MIN_ALIGN, false);
 	shm_free_fast(b);
