@@ -3,7 +3,8 @@
  * t-huge.c - huge blocks and the cache of freed huge mappings: a freed
  * mapping is reused for the next request it fits, cut at a chunk boundary
  * with the rest kept; pieces that touch are merged again; a request that
- * nothing fits grows a smaller cached mapping, keeping its pages; a zeroed
+ * nothing fits grows a smaller cached mapping, keeping its pages (or, where
+ * mremap refuses a mapping, realloc copies and a fresh one is taken); a zeroed
  * request gets a fresh mapping, blocks too big for the cache are unmapped
  * at once; the cache holds up to 1.5 times the recent peak of live huge
  * bytes (64 MiB at least); and cached mappings are unmapped after the decay
@@ -103,6 +104,30 @@ int main(void)
 	shm_huge_decay(false, NULL);
 	is(cached_now(), 0, "and are gone after it");
 	ok(!mapped(a, 4 * MiB), "unmapped");
+
+	/* Merged pieces may be two kernel mappings, which mremap refuses:
+	 * here the tail is set apart by a flag of its own. */
+	malloc_trim(0);
+	char *m = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, false);
+	memset(m, 3, 8 * MiB);
+	shm_free_fast(m);
+	char *half = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
+	madvise(m + 4 * MiB, 4 * MiB, MADV_DONTFORK);
+	shm_free_fast(half);
+	char *two = shm_route_alloc(7 * MiB, SHM_MIN_ALIGN, false);
+	ok(two == m && shm_huge_size(two, "test") == 8 * MiB,
+	   "a block made of two kernel mappings");
+	char *moved = shm_huge_realloc(two, 12 * MiB);
+	ok(moved != NULL && moved != two && moved[0] == 3 && moved[8 * MiB - 1] == 3,
+	   "grows by a copy, as mremap refuses it");
+	is(shm_huge_size(moved, "test"), 12 * MiB, "to the size asked");
+	is(cached_now(), 8 * MiB, "and the old block is cached");
+	char *fresh = shm_route_alloc(10 * MiB, SHM_MIN_ALIGN, false);
+	ok(fresh[0] == 0 && shm_huge_size(fresh, "test") == 10 * MiB && cached_now() == 0,
+	   "a cached mapping that mremap refuses to grow gives way to a fresh one");
+	shm_free_fast(moved);
+	shm_free_fast(fresh);
+	malloc_trim(0);
 
 	/* The bound follows the program's peak of live huge bytes. */
 	shm_opt.decay_ms = 1000;
