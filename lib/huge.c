@@ -11,12 +11,13 @@
  * and allocate blocks of megabytes in turn would otherwise pay a map, an
  * unmap and a page fault per page every time, and the faults are what
  * costs.  So the cache loses as few faulted-in pages as it can: a request is
- * served by the best-fitting cached mapping, cut at a chunk boundary with
- * the rest kept; pieces that touch again are merged; and a request that no
- * cached mapping fits grows the largest smaller one with mremap, so that
- * only the difference is faulted in.  Cached mappings older than the decay
- * time, and all of them on malloc_trim, are unmapped.  Larger blocks are
- * unmapped at once.
+ * served by the best-fitting cached mapping, whole or, if over twice the
+ * request, cut at a chunk boundary with the rest kept; pieces that touch
+ * again are merged, and a growing block takes the piece right after it; a
+ * request that no cached mapping fits grows the largest smaller one with
+ * mremap, so that only the difference is faulted in.  Cached mappings
+ * older than the decay time, and all of them on malloc_trim, are unmapped.
+ * Larger blocks are unmapped at once.
  */
 #include "shimmer-internal.h"
 
@@ -262,13 +263,31 @@ static size_t huge_cut(char *p, size_t have, size_t len)
 	return keep;
 }
 
+/* The length of the block of have bytes at p joined with the cached mapping
+ * that starts where it ends, if there is one: pieces that huge_cut parted
+ * come together again, pages and all, where growing the block would fault
+ * new pages in.  Called with the huge lock held. */
+static size_t cache_join(char *p, size_t have)
+{
+	for (unsigned i = 0; i < ncached; i++) {
+		if (cache[i].addr == p + have) {
+			have += cache[i].len;
+			cache_drop(i);
+			break;
+		}
+	}
+	return have;
+}
+
 /*
  * A mapping for len bytes aligned to align from the cache, into *p and
- * *have; false if the cache is empty.  The best fit is cut by huge_cut.  If
- * nothing is big enough, the largest cached mapping is handed back to be
- * grown with mremap (*have < len): its resident pages move with it and only
- * the difference is faulted in, where a fresh mapping would fault in all.
- * Called with the huge lock held.
+ * *have; false if the cache is empty.  The best fit goes whole to the block
+ * if it is at most twice len: its pages are resident already, and a block
+ * that grows (realloc doubling a vector) then has room without a fault; a
+ * bigger one is cut by huge_cut.  If nothing is big enough, the largest
+ * cached mapping is handed back to be grown with mremap (*have < len): its
+ * resident pages move with it and only the difference is faulted in, where
+ * a fresh mapping would fault in all.  Called with the huge lock held.
  */
 static bool cache_take(size_t len, size_t align, char **p, size_t *have)
 {
@@ -290,7 +309,7 @@ static bool cache_take(size_t len, size_t align, char **p, size_t *have)
 	*p = cache[i].addr;
 	*have = cache[i].len;
 	cache_drop(i);
-	if (*have >= len)
+	if (*have / 2 > len)
 		*have = huge_cut(*p, *have, len);
 	return true;
 }
@@ -428,10 +447,11 @@ static void *huge_move(void *p, size_t old, size_t size, size_t align)
 }
 
 /* Resize a valid huge block to size (> SHM_LARGE_MAX) without copying where
- * the kernel can help: shrink by cutting the tail off (into the cache), grow
- * in place or move the pages with mremap.  A block that mremap refuses (made
- * of merged cached pieces that are separate kernel mappings) is copied.
- * Blocks with a guard page are left to the caller's copy. */
+ * the kernel can help: shrink by cutting the tail off (into the cache); grow
+ * into the cached mapping right after the block, if there is one, and then
+ * in place or by moving the pages with mremap.  A block that mremap refuses
+ * (made of merged cached pieces that are separate kernel mappings) is
+ * copied.  Blocks with a guard page are left to the caller's copy. */
 void *shm_huge_realloc(void *p, size_t size)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE);
@@ -441,12 +461,15 @@ void *shm_huge_realloc(void *p, size_t size)
 		return NULL;
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
-	size_t old = e->size, align = e->align;
-	if (len < old) {
-		len = huge_cut(p, old, len);
-	} else if (len > old) {
-		q = shm_os_remap(p, old, len, align);
+	size_t old = e->size, align = e->align, have = old;
+	if (len > old)
+		have = e->size = cache_join(p, old);
+	if (len <= have) {
+		len = huge_cut(p, have, len);
+	} else {
+		q = shm_os_remap(p, have, len, align);
 		if (q == NULL) {
+			shm_pub->huge_bytes += have - old;
 			pthread_mutex_unlock(&shm_huge_lock);
 			return huge_move(p, old, size, align);
 		}

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-huge.c - huge blocks and the cache of freed huge mappings: a freed
- * mapping is reused for the next request it fits, cut at a chunk boundary
- * with the rest kept; pieces that touch are merged again; a request that
- * nothing fits grows a smaller cached mapping, keeping its pages (or, where
- * mremap refuses a mapping, realloc copies and a fresh one is taken); a zeroed
- * request gets a fresh mapping, blocks too big for the cache are unmapped
- * at once; the cache holds up to 1.5 times the recent peak of live huge
- * bytes (64 MiB at least); and cached mappings are unmapped after the decay
- * time or on trim.
+ * mapping is reused for the next request it fits, whole if at most twice
+ * the request, else cut at a chunk boundary with the rest kept; pieces that
+ * touch are merged again, and a growing block takes back the piece after
+ * it; a request that nothing fits grows a smaller cached mapping, keeping
+ * its pages (or, where mremap refuses a mapping, realloc copies and a fresh
+ * one is taken); a zeroed request gets a fresh mapping; blocks too big for
+ * the cache are unmapped at once; the cache holds up to 1.5 times the
+ * recent peak of live huge bytes (64 MiB at least); and cached mappings are
+ * unmapped after the decay time or on trim.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -71,6 +72,10 @@ int main(void)
 	ok(shm_huge_realloc(q, 3 * MiB) == q, "a huge block shrinks in place");
 	is(shm_huge_size(q, "test"), 4 * MiB, "to the chunk boundary");
 	is(cached_now(), 4 * MiB, "and the cut-off tail is cached");
+	ok(shm_huge_realloc(q, 6 * MiB) == q && shm_huge_size(q, "test") == 8 * MiB,
+	   "growing again, it takes that tail back whole");
+	ok(cached_now() == 0 && q[8 * MiB - 1] == 1, "pages and all");
+	ok(shm_huge_realloc(q, 3 * MiB) == q, "shrunk once more");
 	malloc_trim(0);
 
 	memset(q, 2, 4 * MiB);
