@@ -5,14 +5,23 @@
  * address; the registry marks the slot of each block's start, so a pointer
  * is known to be a huge block before the table is read.
  *
- * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while
- * (most recently freed first, at most HUGE_CACHE_BYTES in all) and handed
- * out again for a request it fits: programs that free and allocate blocks
- * of megabytes in turn would otherwise pay a map, an unmap and a page fault
- * per page every time.  Cached mappings older than the decay time, and all
- * of them on malloc_trim, are unmapped.  Larger blocks are unmapped at once.
+ * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while (in
+ * all at most HUGE_CACHE_BYTES or 1.5 times the recent peak of live huge
+ * bytes, whichever is more) and handed out again: programs that free
+ * and allocate blocks of megabytes in turn would otherwise pay a map, an
+ * unmap and a page fault per page every time, and the faults are what
+ * costs.  So the cache loses as few faulted-in pages as it can: a request is
+ * served by the best-fitting cached mapping, whole or, if over twice the
+ * request, cut at a chunk boundary with the rest kept; pieces that touch
+ * again are merged, and a growing block takes the piece right after it; a
+ * request that no cached mapping fits grows the largest smaller one with
+ * mremap, so that only the difference is faulted in.  Cached mappings
+ * older than the decay time, and all of them on malloc_trim, are unmapped.
+ * Larger blocks are unmapped at once.
  */
 #include "shimmer-internal.h"
+
+#include <string.h>
 
 typedef struct huge_entry {
 	uintptr_t addr;		/* 0: empty slot */
@@ -24,19 +33,25 @@ static pthread_mutex_t shm_huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static huge_entry_t *table;
 static size_t table_cap, table_used;
 
-#define HUGE_CACHE_SLOTS 16
+/* Slots for the pieces of a few dozen blocks: with 16, churning 32 huge
+ * blocks evicted faulted-in pages for want of a slot.  The byte bound is
+ * the larger of HUGE_CACHE_BYTES and what cache_bound derives from the
+ * program's use. */
+#define HUGE_CACHE_SLOTS 64
 #define HUGE_CACHE_BLOCK ((size_t)32 << 20)
 #define HUGE_CACHE_BYTES ((size_t)64 << 20)
 
+/* The most bytes in live huge blocks during the current decay period and
+ * during the one before it (0 if that one saw no allocation); the huge lock
+ * guards them. */
+static size_t peak_now, peak_before;
+static uint32_t peak_start;
+
 typedef struct huge_cached {
-	void *addr;
+	char *addr;		/* chunk-aligned */
 	size_t len;
 	uint32_t stamp;		/* when it was freed (ms) */
 } huge_cached_t;
-
-/* cache[0] is the oldest, cache[ncached - 1] the most recently freed. */
-static huge_cached_t cache[HUGE_CACHE_SLOTS];
-static unsigned ncached;
 
 static size_t huge_hash(uintptr_t addr)
 {
@@ -108,37 +123,23 @@ static size_t huge_extra(void)
 	return shm_opt.guard ? SHM_PAGE_SIZE : 0;
 }
 
+/* ---- The cache of freed mappings ------------------------------------------ */
+
+/* Unordered; the huge lock guards it.  Entries never overlap, and two that
+ * touch are merged. */
+static huge_cached_t cache[HUGE_CACHE_SLOTS];
+static unsigned ncached;
+
 static void cache_drop(unsigned i)
 {
 	shm_pub->huge_cached -= cache[i].len;
-	ncached--;
-	for (; i < ncached; i++)
-		cache[i] = cache[i + 1];
+	cache[i] = cache[--ncached];
 }
 
-/* The best-fitting cached mapping for *len bytes aligned to align; NULL if
- * none fits.  A mapping up to twice the request is handed out whole (*len
- * grows to it): its pages are already faulted in, which is what makes the
- * cache worth having; a bigger one is cut to size.  Called with the huge
- * lock held. */
-static void *cache_take(size_t *len, size_t align)
+static void cache_evict(unsigned i)
 {
-	unsigned best = ncached;
-
-	for (unsigned i = ncached; i-- > 0;)
-		if (cache[i].len >= *len && ((uintptr_t)cache[i].addr & (align - 1)) == 0 &&
-		    (best == ncached || cache[i].len < cache[best].len))
-			best = i;
-	if (best == ncached)
-		return NULL;
-	char *p = cache[best].addr;
-	size_t have = cache[best].len;
-	cache_drop(best);
-	if (have / 2 > *len)
-		shm_os_unmap(p + *len, have - *len);
-	else
-		*len = have;
-	return p;
+	shm_os_unmap(cache[i].addr, cache[i].len);
+	cache_drop(i);
 }
 
 /* Unmap cached mappings freed at least the decay time ago, or all. */
@@ -146,45 +147,216 @@ static void cache_expire(bool all)
 {
 	uint32_t now = shm_now_ms();
 
-	while (ncached > 0 &&
-	       (all || (uint32_t)(now - cache[0].stamp) >= shm_opt.decay_ms)) {
-		shm_os_unmap(cache[0].addr, cache[0].len);
-		cache_drop(0);
+	for (unsigned i = ncached; i-- > 0;)
+		if (all || (uint32_t)(now - cache[i].stamp) >= shm_opt.decay_ms)
+			cache_evict(i);
+}
+
+static unsigned cache_oldest(void)
+{
+	unsigned old = 0;
+
+	for (unsigned i = 1; i < ncached; i++)
+		if ((int32_t)(cache[i].stamp - cache[old].stamp) < 0)
+			old = i;
+	return old;
+}
+
+/* Note the bytes in live huge blocks after they grew. */
+static void huge_note_peak(void)
+{
+	uint32_t now = shm_now_ms(), age = now - peak_start;
+
+	if (age >= shm_opt.decay_ms) {
+		peak_before = age < 2 * shm_opt.decay_ms ? peak_now : 0;
+		peak_now = 0;
+		peak_start = now;
+	}
+	if (shm_pub->huge_bytes > peak_now)
+		peak_now = shm_pub->huge_bytes;
+}
+
+/*
+ * The cache's bound: HUGE_CACHE_BYTES, or one and a half times the recent
+ * peak of live huge bytes if that is more.  A program that churns blocks
+ * needs about that much cached to find, after each free, room for its next
+ * block without faulting pages in (with once its peak, bench/large still
+ * evicted pages it needed again); a fixed bound evicts them whenever the
+ * program's blocks outgrow it.  Memory goes back all the same once the
+ * program stops churning: cached mappings expire.
+ */
+static size_t cache_bound(void)
+{
+	size_t peak = peak_now > peak_before ? peak_now : peak_before;
+
+	peak += peak / 2;
+	return peak > HUGE_CACHE_BYTES ? peak : HUGE_CACHE_BYTES;
+}
+
+/* Unmap what is over the bound, oldest first: whole mappings, and of the
+ * last one only its tail, since merged mappings can be large. */
+static void cache_trim(void)
+{
+	size_t bound = cache_bound();
+
+	while (shm_pub->huge_cached > bound) {
+		unsigned i = cache_oldest();
+		size_t over = shm_align_up(shm_pub->huge_cached - bound, SHM_PAGE_SIZE);
+		if (over >= cache[i].len) {
+			cache_evict(i);
+			continue;
+		}
+		cache[i].len -= over;
+		shm_pub->huge_cached -= over;
+		shm_os_unmap(cache[i].addr + cache[i].len, over);
 	}
 }
 
-/* Keep a freed mapping for reuse if it is small enough, making room by
- * unmapping the oldest; false if it is to be unmapped now. */
-static bool cache_put(void *p, size_t len)
+/* Keep [p, p+len) for reuse, merged with the cached mappings it touches (the
+ * pieces of one mapping cut apart by huge_cut come together again), making
+ * room by unmapping expired and then the oldest ones. */
+static void cache_put(char *p, size_t len)
 {
-	if (len > HUGE_CACHE_BLOCK || shm_opt.decay_ms == 0 || huge_extra())
-		return false;
 	cache_expire(false);
-	while (ncached == HUGE_CACHE_SLOTS ||
-	       shm_pub->huge_cached + len > HUGE_CACHE_BYTES) {
-		shm_os_unmap(cache[0].addr, cache[0].len);
-		cache_drop(0);
+	for (unsigned i = ncached; i-- > 0;) {
+		if (cache[i].addr + cache[i].len == p) {
+			p = cache[i].addr;
+			len += cache[i].len;
+			cache_drop(i);
+		} else if (p + len == cache[i].addr) {
+			len += cache[i].len;
+			cache_drop(i);
+		}
 	}
+	if (ncached == HUGE_CACHE_SLOTS)
+		cache_evict(cache_oldest());
 	cache[ncached++] = (huge_cached_t){ p, len, shm_now_ms() };
 	shm_pub->huge_cached += len;
+	cache_trim();
+}
+
+/* Whether a freed mapping of len bytes may be cached at all. */
+static bool cache_wanted(size_t len)
+{
+	return len <= HUGE_CACHE_BLOCK && shm_opt.decay_ms != 0 && huge_extra() == 0;
+}
+
+/*
+ * Cut a mapping of have bytes at p (chunk-aligned) for a block of len bytes:
+ * at the first chunk boundary at or past len, so that the rest starts
+ * aligned and can be cached as a block of its own.  The block keeps the
+ * pages up to that boundary, which is at most twice len (as shm_route_fits
+ * allows) since len is over SHM_LARGE_MAX.  Returns the bytes kept; the rest
+ * is cached, or unmapped if too big for the cache.  Called with the huge
+ * lock held.
+ */
+static size_t huge_cut(char *p, size_t have, size_t len)
+{
+	size_t keep = shm_align_up(len, SHM_CHUNK_SIZE);
+
+	if (keep >= have)
+		return have;
+	if (cache_wanted(have - keep))
+		cache_put(p + keep, have - keep);
+	else
+		shm_os_unmap(p + keep, have - keep);
+	return keep;
+}
+
+/* The length of the block of have bytes at p joined with the cached mapping
+ * that starts where it ends, if there is one: pieces that huge_cut parted
+ * come together again, pages and all, where growing the block would fault
+ * new pages in.  Called with the huge lock held. */
+static size_t cache_join(char *p, size_t have)
+{
+	for (unsigned i = 0; i < ncached; i++) {
+		if (cache[i].addr == p + have) {
+			have += cache[i].len;
+			cache_drop(i);
+			break;
+		}
+	}
+	return have;
+}
+
+/*
+ * A mapping for len bytes aligned to align from the cache, into *p and
+ * *have; false if the cache is empty.  The best fit goes whole to the block
+ * if it is at most twice len: its pages are resident already, and a block
+ * that grows (realloc doubling a vector) then has room without a fault; a
+ * bigger one is cut by huge_cut.  If nothing is big enough, the largest
+ * cached mapping is handed back to be grown with mremap (*have < len): its
+ * resident pages move with it and only the difference is faulted in, where
+ * a fresh mapping would fault in all.  Called with the huge lock held.
+ */
+static bool cache_take(size_t len, size_t align, char **p, size_t *have)
+{
+	unsigned fit = ncached, big = ncached;
+
+	for (unsigned i = 0; i < ncached; i++) {
+		if (cache[i].len >= len &&
+		    ((uintptr_t)cache[i].addr & (align - 1)) == 0) {
+			if (fit == ncached || cache[i].len < cache[fit].len)
+				fit = i;
+		} else if (cache[i].len < len &&
+			   (big == ncached || cache[i].len > cache[big].len)) {
+			big = i;
+		}
+	}
+	unsigned i = fit < ncached ? fit : big;
+	if (i == ncached)
+		return false;
+	*p = cache[i].addr;
+	*have = cache[i].len;
+	cache_drop(i);
+	if (*have / 2 > len)
+		*have = huge_cut(*p, *have, len);
 	return true;
+}
+
+/* ---- Blocks ------------------------------------------------------------------ */
+
+/* A block of len bytes aligned to align, from the cache or fresh from the
+ * OS.  A zeroed block is cheaper as a fresh mapping: its pages are zero and
+ * only faulted in where the program touches them.  So is a block whose next
+ * chunk boundary is more than twice its size (a small block with a large
+ * alignment), which huge_cut could not cut. */
+static char *huge_map(size_t *len, size_t align, bool zero)
+{
+	char *p = NULL;
+	size_t have = 0;
+	bool cached = false;
+
+	if (!zero && ncached > 0 && huge_extra() == 0 &&
+	    shm_align_up(*len, SHM_CHUNK_SIZE) / 2 <= *len) {
+		pthread_mutex_lock(&shm_huge_lock);
+		cached = cache_take(*len, align, &p, &have);
+		pthread_mutex_unlock(&shm_huge_lock);
+	}
+	if (cached && have < *len) {
+		char *q = shm_os_remap(p, have, *len, align);
+		if (q != NULL)
+			return q;
+		/* mremap refuses a range that spans two kernel mappings, as
+		 * merged pieces may. */
+		shm_os_unmap(p, have);
+		cached = false;
+	}
+	if (cached) {
+		*len = have;
+		return p;
+	}
+	return shm_os_map_aligned(*len, align);
 }
 
 void *shm_huge_alloc(size_t size, size_t align, bool zero)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE) + huge_extra();
-	char *p = NULL;
 
 	if (align < SHM_CHUNK_SIZE)
 		align = SHM_CHUNK_SIZE;
-	/* A zeroed block is cheaper as a fresh mapping: its pages are zero
-	 * and only faulted in where the program touches them. */
-	if (!zero && ncached > 0) {
-		pthread_mutex_lock(&shm_huge_lock);
-		p = cache_take(&len, align);
-		pthread_mutex_unlock(&shm_huge_lock);
-	}
-	if (p == NULL && (p = shm_os_map_aligned(len, align)) == NULL)
+	char *p = huge_map(&len, align, zero);
+	if (p == NULL)
 		return NULL;
 	if (huge_extra())
 		shm_os_protect(p + len - huge_extra(), huge_extra(), false);
@@ -199,6 +371,7 @@ void *shm_huge_alloc(size_t size, size_t align, bool zero)
 	shm_pub->huge_bytes += len - huge_extra();
 	shm_pub->huge_count++;
 	shm_pub->huge_nmalloc++;
+	huge_note_peak();
 	shm_registry_set(p, SHM_REG_HUGE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
@@ -241,7 +414,9 @@ void shm_huge_free(void *p, const char *func)
 	shm_pub->huge_count--;
 	shm_pub->huge_nfree++;
 	shm_registry_set(p, SHM_REG_NONE);
-	bool kept = cache_put(p, len);
+	bool kept = cache_wanted(len);
+	if (kept)
+		cache_put(p, len);
 	pthread_mutex_unlock(&shm_huge_lock);
 	if (!kept)
 		shm_os_unmap(p, len);
@@ -259,9 +434,24 @@ size_t shm_huge_size(const void *p, const char *func)
 	return len;
 }
 
-/* Resize a valid huge block to size (> SHM_LARGE_MAX): shrink by unmapping
- * the tail, grow in place or move the pages with mremap, never copying.
- * Blocks with a guard page are left to the caller's copy. */
+/* The copy that realloc falls back to when mremap cannot move a block. */
+static void *huge_move(void *p, size_t old, size_t size, size_t align)
+{
+	void *q = shm_huge_alloc(size, align, false);
+
+	if (q != NULL) {
+		memcpy(q, p, old);
+		shm_huge_free(p, "realloc");
+	}
+	return q;
+}
+
+/* Resize a valid huge block to size (> SHM_LARGE_MAX) without copying where
+ * the kernel can help: shrink by cutting the tail off (into the cache); grow
+ * into the cached mapping right after the block, if there is one, and then
+ * in place or by moving the pages with mremap.  A block that mremap refuses
+ * (made of merged cached pieces that are separate kernel mappings) is
+ * copied.  Blocks with a guard page are left to the caller's copy. */
 void *shm_huge_realloc(void *p, size_t size)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE);
@@ -271,17 +461,21 @@ void *shm_huge_realloc(void *p, size_t size)
 		return NULL;
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
-	size_t old = e->size, align = e->align;
-	if (len < old) {
-		shm_os_unmap((char *)p + len, old - len);
-	} else if (len > old) {
-		q = shm_os_remap(p, old, len, align);
+	size_t old = e->size, align = e->align, have = old;
+	if (len > old)
+		have = e->size = cache_join(p, old);
+	if (len <= have) {
+		len = huge_cut(p, have, len);
+	} else {
+		q = shm_os_remap(p, have, len, align);
 		if (q == NULL) {
+			shm_pub->huge_bytes += have - old;
 			pthread_mutex_unlock(&shm_huge_lock);
-			return NULL;
+			return huge_move(p, old, size, align);
 		}
 	}
 	shm_pub->huge_bytes += len - old;
+	huge_note_peak();
 	if (q != p) {
 		huge_remove(e);
 		shm_registry_set(p, SHM_REG_NONE);

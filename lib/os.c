@@ -213,12 +213,13 @@ void shm_lock_init(pthread_mutex_t *lock)
 
 /* Move or grow a mapping to newlen bytes at an address aligned to align,
  * without copying: the pages are moved by the kernel.  Growing in place is
- * tried first. */
+ * tried first where old is aligned already. */
 void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align)
 {
-	void *p = mremap(old, oldlen, newlen, 0);
+	void *p;
 
-	if (p != MAP_FAILED)
+	if (((uintptr_t)old & (align - 1)) == 0 &&
+	    (p = mremap(old, oldlen, newlen, 0)) != MAP_FAILED)
 		return p;
 	if (newlen + align < newlen)
 		return NULL;
