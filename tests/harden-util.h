@@ -75,6 +75,14 @@ static inline void child_announce(const void *p)
 }
 
 /* A check inside the child: on failure, say why and exit 1. */
+/* Overwrite the byte at p[i] with a different value.  A fixed value would
+ * equal a random canary's byte there once in 256 runs, and the overflow
+ * would rightly go unseen. */
+static inline void child_clobber(unsigned char *p, size_t i)
+{
+	p[i] = (unsigned char)~p[i];
+}
+
 static inline void child_require(int cond, const char *what)
 {
 	if (!cond) {

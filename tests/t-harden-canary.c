@@ -32,7 +32,7 @@ static void overflow_by_one(size_t size)
 	memset(p, 0x33, size);
 	child_announce(p);
 	p = hide_ptr(p);
-	p[hide_size(size)] = 0x44;
+	child_clobber(p, hide_size(size));
 	free(p);
 }
 
@@ -77,7 +77,7 @@ static void overflow_free_sized(void)
 	child_require(p != NULL, "malloc");
 	child_announce(p);
 	p = hide_ptr(p);
-	p[hide_size(200)] = 1;
+	child_clobber(p, hide_size(200));
 	free_sized(p, 200);
 }
 
@@ -89,7 +89,7 @@ static void overflow_realloc(void)
 	memset(p, 0x33, 24);
 	child_announce(p);
 	p = hide_ptr(p);
-	p[hide_size(24)] = 0x44;
+	child_clobber(p, hide_size(24));
 	q = realloc(p, hide_size(4000));
 	free(q);
 }

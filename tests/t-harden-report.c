@@ -132,7 +132,7 @@ static void canary_overflow(void)
 	child_require(p != NULL, "malloc");
 	child_announce(p);
 	p = hide_ptr(p);
-	p[hide_size(24)] = 0x44;
+	child_clobber(p, hide_size(24));
 	free(p);
 	carry_on();
 }
