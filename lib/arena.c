@@ -119,9 +119,11 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
 		shm_page_t *pg = &chunk->pages[idx + i];
+		bool objects = i < c->npages;
 		pg->kind = SHM_PAGE_SLAB;
-		pg->cls = i < c->npages ? (uint8_t)cls : SHM_NO_CLASS;
+		pg->cls = objects ? (uint8_t)cls : SHM_NO_CLASS;
 		pg->back = (uint16_t)i;
+		chunk->slab_map[idx + i] = objects ? shm_slab_slot(cls, i) : 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
@@ -152,6 +154,7 @@ static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
 		chunk->pages[idx + i].cls = SHM_NO_CLASS;
+		chunk->slab_map[idx + i] = 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(shm_page_addr(chunk, idx + c->npages),

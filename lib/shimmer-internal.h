@@ -17,8 +17,8 @@
  *
  * MEMORY
  *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
- *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena + one shm_page_t
- *   per page); the remaining pages are handed out as runs.  A run is either
+ *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
+ *   one shm_page_t per page); the remaining pages are handed out as runs.  A run is either
  *   free (in its arena's free-run index), a slab (cut into objects of one
  *   size class) or a large block.  For any address p inside a chunk,
  *   p & ~SHM_CHUNK_MASK is the header and (p - chunk) >> SHM_PAGE_SHIFT the
@@ -132,6 +132,9 @@ typedef struct shm_chunk {
 	struct shm_chunk *next, *prev;	/* the arena's chunks */
 	uint32_t free_pages;		/* pages in free runs */
 	uint8_t from_dss;		/* came from brk: never unmapped */
+	/* Per page, what the free fast path needs of a slab page, kept by
+	 * the slab code (arena.c): see shm_slab_slot. */
+	uint16_t slab_map[SHM_CHUNK_PAGES];
 	shm_page_t pages[SHM_CHUNK_PAGES];
 } shm_chunk_t;
 
@@ -162,6 +165,33 @@ static inline size_t shm_slab_offset(shm_chunk_t *chunk, const shm_page_t *pg,
 	size_t head = shm_page_index(chunk, p) - pg->back;
 
 	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, head);
+}
+
+/*
+ * The slab map holds two bytes per page: 0 for a page that holds no small
+ * objects (header, free run, large block, a slab's guard page), else the
+ * page's size class plus one and, in the high byte, its distance to the
+ * slab's head page (a slab has at most SHM_SLAB_MAX_PAGES pages).  It is
+ * the slab descriptors' cls and back in a form dense enough (2 KiB per
+ * chunk) to stay in the cache on every free, where a program that frees at
+ * random would miss on the 48-byte descriptors.  Memory from the OS comes
+ * zeroed, so a new chunk's map says "no objects" everywhere.
+ */
+static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
+{
+	return (uint16_t)(back << 8 | (cls + 1));
+}
+
+static inline unsigned shm_slot_class(unsigned slot)
+{
+	return (slot & 0xff) - 1;
+}
+
+/* The offset of p from the start of its slab, given p's slot. */
+static inline size_t shm_slot_offset(unsigned slot, const void *p)
+{
+	return ((size_t)(slot >> 8) << SHM_PAGE_SHIFT) +
+	       ((uintptr_t)p & SHM_PAGE_MASK);
 }
 
 /* ---- Registry (page.c) -------------------------------------------------- */
@@ -211,6 +241,10 @@ typedef struct shm_cache_bin {
 	uint16_t count;
 	uint16_t max;		/* 0: the class is not cached */
 	uint16_t fill;		/* objects the next refill asks for */
+	/* The class's object test (shm_offset_is_object), copied here so
+	 * that the free fast path reads one cache line of metadata. */
+	uint16_t last;
+	uint64_t div;
 	/* The program's calls served by this bin since its counts were last
 	 * merged into the arena's (plain increments: only its thread writes). */
 	uint64_t nmalloc, nfree;

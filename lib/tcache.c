@@ -127,6 +127,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 			      shm_classes[cls].size <= shm_opt.tcache_max;
 		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
 		tc->bins[cls].fill = 4;
+		tc->bins[cls].last = (uint16_t)shm_classes[cls].last;
+		tc->bins[cls].div = shm_classes[cls].div;
 	}
 	tc->arena = shm_arena_attach();
 	pthread_mutex_lock(&shm_tcache_list_lock);

@@ -84,11 +84,12 @@ static inline void *shm_malloc_fast(size_t size)
 
 /*
  * The free fast path.  Contract: it handles p only when the thread has a
- * cache, the registry says p lies in one of our chunks, p's page is part of
- * a slab, p is exactly the start of an object, the object is not already
- * marked free, and the bin has room; the object is then marked free and
- * pushed.  Everything else - NULL, large and huge blocks, invalid and double
- * frees (diagnosed there), a full bin - goes to shm_free_slow.
+ * cache, the registry says p lies in one of our chunks, the chunk's slab map
+ * says p's page holds objects, the bin has room, p is exactly the start of
+ * an object, and the object is not already marked free; the object is then
+ * marked free and pushed.  Everything else - NULL, large and huge blocks,
+ * invalid and double frees (diagnosed there), a full bin - goes to
+ * shm_free_slow.
  */
 static inline void shm_free_fast(void *p)
 {
@@ -97,16 +98,14 @@ static inline void shm_free_fast(void *p)
 
 	if (SHM_LIKELY(tc != NULL && shm_registry_kind(a) == SHM_REG_CHUNK)) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
-		size_t idx = shm_page_index(chunk, p);
-		const shm_page_t *pg = &chunk->pages[idx];
-		unsigned cls = pg->cls;
-		size_t off = shm_slab_offset(chunk, pg, p);
-		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
-			       (!SHM_CHECKS || shm_class_is_object(cls, off)))) {
-			shm_cache_bin_t *bin = &tc->bins[cls];
+		unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
+		if (SHM_LIKELY(slot != 0)) {
+			shm_cache_bin_t *bin = &tc->bins[shm_slot_class(slot)];
+			size_t off = shm_slot_offset(slot, p);
 			if (SHM_LIKELY(bin->count < bin->max &&
 				       (!SHM_CHECKS ||
-					((shm_link_t *)p)->key != shm_secret))) {
+					(shm_offset_is_object(bin->div, bin->last, off) &&
+					 ((shm_link_t *)p)->key != shm_secret)))) {
 				shm_cache_bin_push(bin, p);
 				return;
 			}
