@@ -315,17 +315,18 @@ static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
 	pthread_mutex_unlock(&arena->lock);
 }
 
-/* Take back a list of objects of class cls detached from a thread cache.
- * They may belong to any arena (frees from other threads); each arena's
- * lock is taken once per run of neighbours from that arena.  Neighbours
- * from one slab (objects freed in the order they were made) go back as
- * one piece of list, relinking only the last. */
-void shm_arena_flush(void *list, unsigned cls)
+/* Take back the first n objects of a thread cache's list of class cls
+ * (all of it if it is shorter) and return the rest of the list.  They may
+ * belong to any arena (frees from other threads); each arena's lock is
+ * taken once per run of neighbours from that arena.  Neighbours from one
+ * slab (objects freed in the order they were made) go back as one piece of
+ * list, relinking only the last. */
+void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 {
 	shm_arena_t *locked = NULL;
-	unsigned n = 0;
+	unsigned locked_n = 0;
 
-	while (list) {
+	while (list && n) {
 		void *first = list, *last;
 		shm_page_t *slab = slab_of(first);
 		unsigned k = 0;
@@ -335,20 +336,22 @@ void shm_arena_flush(void *list, unsigned cls)
 			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
 				slab_corrupt(last, cls);
 			k++;
-		} while (list && slab_of(list) == slab);
+		} while (list && k < n && slab_of(list) == slab);
 		shm_arena_t *arena = shm_chunk_of(first)->arena;
 		if (arena != locked) {
 			if (locked)
-				flush_unlock(locked, cls, n);
+				flush_unlock(locked, cls, locked_n);
 			pthread_mutex_lock(&arena->lock);
 			locked = arena;
-			n = 0;
+			locked_n = 0;
 		}
 		bin_put(arena, slab, cls, first, last, k);
-		n += k;
+		locked_n += k;
+		n -= k;
 	}
 	if (locked)
-		flush_unlock(locked, cls, n);
+		flush_unlock(locked, cls, locked_n);
+	return list;
 }
 
 /* Without a thread cache (disabled, or a thread being torn down). */

@@ -233,7 +233,7 @@ static inline void *shm_link_decode(const void *slot, uintptr_t enc)
  * shm_cache_bin_t is the one type through which a thread cache and the
  * arenas exchange objects: a LIFO list of free objects of one size class,
  * linked through shm_link_t and counted.  The arena fills a bin
- * (shm_arena_fill) and takes objects back from a detached list
+ * (shm_arena_fill) and takes objects back from the front of its list
  * (shm_arena_flush); neither side looks at the other's structures.
  */
 typedef struct shm_cache_bin {
@@ -289,7 +289,7 @@ shm_arena_t *shm_arena_attach(void);
 void shm_arena_detach(shm_arena_t *arena);
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
-void shm_arena_flush(void *list, unsigned cls);
+void *shm_arena_flush(void *list, unsigned n, unsigned cls);
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls);
 void shm_arena_free_small(void *p);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,

@@ -56,27 +56,20 @@ void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 	}
 }
 
-/* Give all but the first keep objects of a bin back to the central heap. */
+/*
+ * Give all but keep objects of a bin back to the central heap.  They are
+ * taken from the top of the stack, the most recently freed: the list is
+ * then walked once, by the arena as it takes the objects back, where
+ * giving back the oldest would first walk over all that are kept.
+ */
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 {
 	shm_cache_bin_t *bin = &tc->bins[cls];
-	shm_link_t *last = NULL;
-	void *rest = bin->head;
 
 	if (bin->count <= keep)
 		return;
-	for (unsigned i = 0; i < keep; i++) {
-		last = rest;
-		rest = shm_link_decode(last, last->next);
-		if (SHM_UNLIKELY((uintptr_t)rest & (SHM_MIN_ALIGN - 1)))
-			shm_fatal("free", last, "corrupted free list at", cls);
-	}
-	if (last)
-		last->next = shm_link_encode(last, NULL);
-	else
-		bin->head = NULL;
-	bin->count = keep;
-	shm_arena_flush(rest, cls);
+	bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
+	bin->count = (uint16_t)keep;
 	shm_tcache_merge(tc, cls);
 }
 
