@@ -167,6 +167,14 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 	shm_run_free(arena, chunk, idx, run);
 }
 
+/* The address of the first object of the slab whose head page is slab. */
+static char *slab_base(shm_page_t *slab)
+{
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+
+	return shm_page_addr(chunk, (size_t)(slab - chunk->pages));
+}
+
 static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
 {
 	shm_fatal("malloc", slot, "corrupted free list at", cls);
@@ -191,9 +199,7 @@ static void *bin_take(shm_arena_t *arena, unsigned cls)
 			slab_corrupt(obj, cls);
 		slab->free = next;
 	} else {
-		shm_chunk_t *chunk = shm_chunk_of(slab);
-		obj = (char *)shm_page_addr(chunk, (size_t)(slab - chunk->pages)) +
-		      (size_t)slab->fresh * shm_classes[cls].size;
+		obj = slab_base(slab) + (size_t)slab->fresh * shm_classes[cls].size;
 		slab->fresh++;
 	}
 	if (--slab->nfree == 0)
@@ -266,10 +272,8 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
 				void **head)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
-	shm_chunk_t *chunk = shm_chunk_of(slab);
 	unsigned k = c->nobjs - slab->fresh < n ? c->nobjs - slab->fresh : n;
-	char *obj = (char *)shm_page_addr(chunk, (size_t)(slab - chunk->pages)) +
-		    (size_t)(slab->fresh + k - 1) * c->size;
+	char *obj = slab_base(slab) + (size_t)(slab->fresh + k - 1) * c->size;
 	void *next = *head;
 
 	for (unsigned i = 0; i < k; i++, obj -= c->size) {
@@ -323,12 +327,14 @@ static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
  * list, relinking only the last. */
 void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 {
+	size_t span = (size_t)shm_classes[cls].npages << SHM_PAGE_SHIFT;
 	shm_arena_t *locked = NULL;
 	unsigned locked_n = 0;
 
 	while (list && n) {
 		void *first = list, *last;
 		shm_page_t *slab = slab_of(first);
+		uintptr_t base = (uintptr_t)slab_base(slab);
 		unsigned k = 0;
 		do {
 			last = list;
@@ -336,7 +342,7 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
 				slab_corrupt(last, cls);
 			k++;
-		} while (list && k < n && slab_of(list) == slab);
+		} while (list && k < n && (uintptr_t)list - base < span);
 		shm_arena_t *arena = shm_chunk_of(first)->arena;
 		if (arena != locked) {
 			if (locked)
