@@ -188,9 +188,10 @@ static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
 	return (uint16_t)(back << 8 | (cls + 1));
 }
 
-static inline unsigned shm_slot_class(unsigned slot)
+/* The class plus one, or 0 for a page without objects. */
+static inline unsigned shm_slot_class1(unsigned slot)
 {
-	return (slot & 0xff) - 1;
+	return slot & 0xff;
 }
 
 /* The offset of p from the start of its slab, given p's slot. */

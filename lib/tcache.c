@@ -8,6 +8,8 @@
  */
 #include "tcache.h"
 
+#include <string.h>
+
 
 __thread shm_tcache_t *shm_tls_cache __attribute__((tls_model("initial-exec")));
 
@@ -43,7 +45,7 @@ static void list_push(shm_tcache_t **list, shm_tcache_t *tc)
  * another arena may be merging into the same counters). */
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 {
-	shm_cache_bin_t *bin = &tc->bins[cls];
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	shm_pub_class_t *counts = &tc->arena->pub->classes[cls];
 
 	if (bin->nmalloc) {
@@ -64,7 +66,7 @@ void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
  */
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 {
-	shm_cache_bin_t *bin = &tc->bins[cls];
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 
 	if (bin->count <= keep)
 		return;
@@ -113,15 +115,15 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 	if (tc == NULL && (tc = shm_base_alloc(sizeof(*tc))) == NULL)
 		return NULL;
 
+	memset(tc->bin1, 0, sizeof(tc->bin1));
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-		tc->bins[cls].head = NULL;
-		tc->bins[cls].count = 0;
+		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
-		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
-		tc->bins[cls].fill = 4;
-		tc->bins[cls].last = (uint16_t)shm_classes[cls].last;
-		tc->bins[cls].div = shm_classes[cls].div;
+		bin->max = cached ? shm_classes[cls].tcache_max : 0;
+		bin->fill = 4;
+		bin->last = (uint16_t)shm_classes[cls].last;
+		bin->div = shm_classes[cls].div;
 	}
 	tc->arena = shm_arena_attach();
 	pthread_mutex_lock(&shm_tcache_list_lock);
@@ -157,9 +159,9 @@ void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	for (shm_tcache_t *tc = live; tc; tc = tc->next)
 		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-			nmalloc[cls] += __atomic_load_n(&tc->bins[cls].nmalloc,
+			nmalloc[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nmalloc,
 							__ATOMIC_RELAXED);
-			nfree[cls] += __atomic_load_n(&tc->bins[cls].nfree,
+			nfree[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nfree,
 						      __ATOMIC_RELAXED);
 		}
 	pthread_mutex_unlock(&shm_tcache_list_lock);
