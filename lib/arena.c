@@ -119,9 +119,11 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
 		shm_page_t *pg = &chunk->pages[idx + i];
+		bool objects = i < c->npages;
 		pg->kind = SHM_PAGE_SLAB;
-		pg->cls = i < c->npages ? (uint8_t)cls : SHM_NO_CLASS;
+		pg->cls = objects ? (uint8_t)cls : SHM_NO_CLASS;
 		pg->back = (uint16_t)i;
+		chunk->slab_map[idx + i] = objects ? shm_slab_slot(cls, i) : 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
@@ -141,7 +143,10 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	return slab;
 }
 
-static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
+/* Out of line: it is rare, and inlined it would make bin_put save registers
+ * on every call. */
+static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
+				  unsigned cls)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
 	shm_chunk_t *chunk = shm_chunk_of(slab);
@@ -152,6 +157,7 @@ static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
 		chunk->pages[idx + i].cls = SHM_NO_CLASS;
+		chunk->slab_map[idx + i] = 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(shm_page_addr(chunk, idx + c->npages),
@@ -161,12 +167,23 @@ static void slab_release(shm_arena_t *arena, shm_page_t *slab, unsigned cls)
 	shm_run_free(arena, chunk, idx, run);
 }
 
+/* The address of the first object of the slab whose head page is slab. */
+static char *slab_base(shm_page_t *slab)
+{
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+
+	return shm_page_addr(chunk, (size_t)(slab - chunk->pages));
+}
+
 static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
 {
 	shm_fatal("malloc", slot, "corrupted free list at", cls);
 }
 
-/* One object from the bin's first slab with room, or a new slab. */
+/* One object from the bin's first slab with room, or a new slab, for the
+ * path without a thread cache.  Unlike a fill it writes nothing into a
+ * never-used object: under valgrind (debug mode, which has no caches) those
+ * are not addressable until they are handed out. */
 static void *bin_take(shm_arena_t *arena, unsigned cls)
 {
 	shm_bin_t *bin = &arena->bins[cls];
@@ -182,9 +199,7 @@ static void *bin_take(shm_arena_t *arena, unsigned cls)
 			slab_corrupt(obj, cls);
 		slab->free = next;
 	} else {
-		shm_chunk_t *chunk = shm_chunk_of(slab);
-		obj = (char *)shm_page_addr(chunk, (size_t)(slab - chunk->pages)) +
-		      (size_t)slab->fresh * shm_classes[cls].size;
+		obj = slab_base(slab) + (size_t)slab->fresh * shm_classes[cls].size;
 		slab->fresh++;
 	}
 	if (--slab->nfree == 0)
@@ -193,79 +208,156 @@ static void *bin_take(shm_arena_t *arena, unsigned cls)
 	return obj;
 }
 
-/* Give an object back to its slab.  An empty slab returns its pages unless
- * it is the bin's last slab with room, which is kept to absorb churn. */
-static void bin_put(shm_arena_t *arena, void *obj, shm_page_t *slab,
-		    unsigned cls)
+/* Give back to slab the k objects from first to last, marked free and
+ * linked to each other.  An empty slab returns its pages unless it is the
+ * bin's last slab with room, which is kept to absorb churn.  The caller
+ * counts the objects out of slab_objs. */
+static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
+		    void *first, void *last, unsigned k)
 {
 	shm_bin_t *bin = &arena->bins[cls];
 
-	((shm_link_t *)obj)->next = shm_link_encode(obj, slab->free);
-	((shm_link_t *)obj)->key = shm_secret;
-	slab->free = obj;
-	arena->pub->classes[cls].slab_objs--;
+	((shm_link_t *)last)->next = shm_link_encode(last, slab->free);
+	slab->free = first;
 	if (!slab->listed)
 		bin_list(bin, slab);
-	if (++slab->nfree == shm_classes[cls].nobjs &&
+	slab->nfree = (uint16_t)(slab->nfree + k);
+	if (slab->nfree == shm_classes[cls].nobjs &&
 	    (bin->slabs != slab || slab->next != NULL))
 		slab_release(arena, slab, cls);
 }
 
+/* The head page of obj's slab, found through the slab map, which is more
+ * likely cached than obj's own descriptor. */
 static shm_page_t *slab_of(void *obj)
 {
 	shm_chunk_t *chunk = shm_chunk_of(obj);
-	shm_page_t *pg = &chunk->pages[shm_page_index(chunk, obj)];
+	size_t idx = shm_page_index(chunk, obj);
 
-	return pg - pg->back;
+	return &chunk->pages[idx - (chunk->slab_map[idx] >> 8)];
 }
 
 /* ---- The hand-over with thread caches ------------------------------------- */
 
-/* Move up to n objects of class cls into a thread cache's bin. */
+/* Move up to n objects from the front of slab's free list to the front of
+ * the list *head.  The objects are already marked free and linked, so only
+ * the last one is written; the links walked over are checked as a pop
+ * checks them. */
+static unsigned slab_take_list(shm_page_t *slab, unsigned cls, unsigned n,
+			       void **head)
+{
+	shm_link_t *first = slab->free, *last = first;
+	void *rest = shm_link_decode(last, last->next);
+	unsigned k = 1;
+
+	for (;;) {
+		if (SHM_UNLIKELY((uintptr_t)rest & (SHM_MIN_ALIGN - 1)))
+			slab_corrupt(last, cls);
+		if (rest == NULL || k == n)
+			break;
+		last = rest;
+		rest = shm_link_decode(last, last->next);
+		k++;
+	}
+	slab->free = rest;
+	last->next = shm_link_encode(last, *head);
+	*head = first;
+	return k;
+}
+
+/* Mark up to n never-used objects of slab free and link them, in address
+ * order, to the front of the list *head, so that they are handed out
+ * ascending. */
+static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
+				void **head)
+{
+	const shm_class_info_t *c = &shm_classes[cls];
+	unsigned k = c->nobjs - slab->fresh < n ? c->nobjs - slab->fresh : n;
+	char *obj = slab_base(slab) + (size_t)(slab->fresh + k - 1) * c->size;
+	void *next = *head;
+
+	for (unsigned i = 0; i < k; i++, obj -= c->size) {
+		((shm_link_t *)obj)->next = shm_link_encode(obj, next);
+		((shm_link_t *)obj)->key = shm_secret;
+		next = obj;
+	}
+	slab->fresh += k;
+	*head = next;
+	return k;
+}
+
+/* Move up to n objects of class cls into a thread cache's bin, a run of a
+ * slab at a time rather than an object at a time. */
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		    unsigned n)
 {
+	shm_bin_t *bin = &arena->bins[cls];
 	void *head = cbin->head;
 	unsigned got = 0;
 
 	pthread_mutex_lock(&arena->lock);
 	while (got < n) {
-		void *obj = bin_take(arena, cls);
-		if (obj == NULL)
+		shm_page_t *slab = bin->slabs;
+		if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
 			break;
-		((shm_link_t *)obj)->next = shm_link_encode(obj, head);
-		((shm_link_t *)obj)->key = shm_secret;
-		head = obj;
-		got++;
+		unsigned k = slab->free ? slab_take_list(slab, cls, n - got, &head)
+					: slab_take_fresh(slab, cls, n - got, &head);
+		got += k;
+		slab->nfree = (uint16_t)(slab->nfree - k);
+		if (slab->nfree == 0)
+			bin_unlist(bin, slab);
 	}
+	arena->pub->classes[cls].slab_objs += got;
 	pthread_mutex_unlock(&arena->lock);
 	cbin->head = head;
 	cbin->count += got;
 }
 
-/* Take back a list of objects of class cls detached from a thread cache.
- * They may belong to any arena (frees from other threads); each arena's
- * lock is taken once per run of neighbours from that arena. */
-void shm_arena_flush(void *list, unsigned cls)
+static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
 {
-	shm_arena_t *locked = NULL;
+	arena->pub->classes[cls].slab_objs -= n;
+	pthread_mutex_unlock(&arena->lock);
+}
 
-	while (list) {
-		void *obj = list;
-		list = shm_link_decode(obj, ((shm_link_t *)obj)->next);
-		if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
-			slab_corrupt(obj, cls);
-		shm_arena_t *arena = shm_chunk_of(obj)->arena;
+/* Take back the first n objects of a thread cache's list of class cls
+ * (all of it if it is shorter) and return the rest of the list.  They may
+ * belong to any arena (frees from other threads); each arena's lock is
+ * taken once per run of neighbours from that arena.  Neighbours from one
+ * slab (objects freed in the order they were made) go back as one piece of
+ * list, relinking only the last. */
+void *shm_arena_flush(void *list, unsigned n, unsigned cls)
+{
+	size_t span = (size_t)shm_classes[cls].npages << SHM_PAGE_SHIFT;
+	shm_arena_t *locked = NULL;
+	unsigned locked_n = 0;
+
+	while (list && n) {
+		void *first = list, *last;
+		shm_page_t *slab = slab_of(first);
+		uintptr_t base = (uintptr_t)slab_base(slab);
+		unsigned k = 0;
+		do {
+			last = list;
+			list = shm_link_decode(last, ((shm_link_t *)last)->next);
+			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
+				slab_corrupt(last, cls);
+			k++;
+		} while (list && k < n && (uintptr_t)list - base < span);
+		shm_arena_t *arena = shm_chunk_of(first)->arena;
 		if (arena != locked) {
 			if (locked)
-				pthread_mutex_unlock(&locked->lock);
+				flush_unlock(locked, cls, locked_n);
 			pthread_mutex_lock(&arena->lock);
 			locked = arena;
+			locked_n = 0;
 		}
-		bin_put(arena, obj, slab_of(obj), cls);
+		bin_put(arena, slab, cls, first, last, k);
+		locked_n += k;
+		n -= k;
 	}
 	if (locked)
-		pthread_mutex_unlock(&locked->lock);
+		flush_unlock(locked, cls, locked_n);
+	return list;
 }
 
 /* Without a thread cache (disabled, or a thread being torn down). */
@@ -287,11 +379,14 @@ void shm_arena_free_small(void *p)
 {
 	shm_page_t *slab = slab_of(p);
 	shm_arena_t *arena = shm_chunk_of(p)->arena;
+	unsigned cls = slab->cls;	/* read first: bin_put may free the slab */
 
+	((shm_link_t *)p)->key = shm_secret;
 	pthread_mutex_lock(&arena->lock);
-	bin_put(arena, p, slab, slab->cls);
+	bin_put(arena, slab, cls, p, p, 1);
+	arena->pub->classes[cls].slab_objs--;
 	pthread_mutex_unlock(&arena->lock);
-	__atomic_fetch_add(&arena->pub->classes[slab->cls].nfree, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&arena->pub->classes[cls].nfree, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- Large blocks ------------------------------------------------------------ */

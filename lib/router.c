@@ -22,14 +22,14 @@ static void *alloc_class(unsigned cls)
 	shm_tcache_t *tc = shm_tcache_get();
 	void *p;
 
-	if (tc == NULL || tc->bins[cls].max == 0) {
+	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0) {
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
 		return shm_arena_alloc_small(arena, cls);
 	}
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
 	 * a full cache of them. */
-	shm_cache_bin_t *bin = &tc->bins[cls];
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	if (bin->head == NULL) {
 		shm_arena_fill(tc->arena, cls, bin, bin->fill);
 		if (bin->fill < bin->max / 2)
@@ -211,12 +211,12 @@ static void free_small(void *p, unsigned cls)
 {
 	shm_tcache_t *tc = shm_tcache_get();
 
-	if (tc == NULL || tc->bins[cls].max == 0) {
+	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0) {
 		shm_arena_free_small(p);
 		return;
 	}
-	shm_tcache_flush(tc, cls, tc->bins[cls].max / 2);
-	shm_cache_bin_push(&tc->bins[cls], p);
+	shm_tcache_flush(tc, cls, shm_tcache_bin(tc, cls)->max / 2);
+	shm_cache_bin_push(shm_tcache_bin(tc, cls), p);
 }
 
 /* Free any block of ours, validating it first; a misuse is reported and,

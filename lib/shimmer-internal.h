@@ -17,8 +17,8 @@
  *
  * MEMORY
  *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
- *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena + one shm_page_t
- *   per page); the remaining pages are handed out as runs.  A run is either
+ *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
+ *   one shm_page_t per page); the remaining pages are handed out as runs.  A run is either
  *   free (in its arena's free-run index), a slab (cut into objects of one
  *   size class) or a large block.  For any address p inside a chunk,
  *   p & ~SHM_CHUNK_MASK is the header and (p - chunk) >> SHM_PAGE_SHIFT the
@@ -58,6 +58,12 @@
 
 #include "shimmer.h"
 #include "publish.h"
+
+/* Everything declared from here on is internal to the library.  Saying so
+ * lets the compiler reach these globals directly rather than through the
+ * GOT, one load fewer wherever the fast paths read shm_secret or
+ * shm_registry. */
+#pragma GCC visibility push(hidden)
 
 /* The default-on checks of pointers and free-list links on the fast paths.
  * A build with -DSHM_CHECKS=0 exists only so that make bench-checks can
@@ -132,6 +138,9 @@ typedef struct shm_chunk {
 	struct shm_chunk *next, *prev;	/* the arena's chunks */
 	uint32_t free_pages;		/* pages in free runs */
 	uint8_t from_dss;		/* came from brk: never unmapped */
+	/* Per page, what the free fast path needs of a slab page, kept by
+	 * the slab code (arena.c): see shm_slab_slot. */
+	uint16_t slab_map[SHM_CHUNK_PAGES];
 	shm_page_t pages[SHM_CHUNK_PAGES];
 } shm_chunk_t;
 
@@ -162,6 +171,34 @@ static inline size_t shm_slab_offset(shm_chunk_t *chunk, const shm_page_t *pg,
 	size_t head = shm_page_index(chunk, p) - pg->back;
 
 	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, head);
+}
+
+/*
+ * The slab map holds two bytes per page: 0 for a page that holds no small
+ * objects (header, free run, large block, a slab's guard page), else the
+ * page's size class plus one and, in the high byte, its distance to the
+ * slab's head page (a slab has at most SHM_SLAB_MAX_PAGES pages).  It is
+ * the slab descriptors' cls and back in a form dense enough (2 KiB per
+ * chunk) to stay in the cache on every free, where a program that frees at
+ * random would miss on the 48-byte descriptors.  Memory from the OS comes
+ * zeroed, so a new chunk's map says "no objects" everywhere.
+ */
+static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
+{
+	return (uint16_t)(back << 8 | (cls + 1));
+}
+
+/* The class plus one, or 0 for a page without objects. */
+static inline unsigned shm_slot_class1(unsigned slot)
+{
+	return slot & 0xff;
+}
+
+/* The offset of p from the start of its slab, given p's slot. */
+static inline size_t shm_slot_offset(unsigned slot, const void *p)
+{
+	return ((size_t)(slot >> 8) << SHM_PAGE_SHIFT) +
+	       ((uintptr_t)p & SHM_PAGE_MASK);
 }
 
 /* ---- Registry (page.c) -------------------------------------------------- */
@@ -203,7 +240,7 @@ static inline void *shm_link_decode(const void *slot, uintptr_t enc)
  * shm_cache_bin_t is the one type through which a thread cache and the
  * arenas exchange objects: a LIFO list of free objects of one size class,
  * linked through shm_link_t and counted.  The arena fills a bin
- * (shm_arena_fill) and takes objects back from a detached list
+ * (shm_arena_fill) and takes objects back from the front of its list
  * (shm_arena_flush); neither side looks at the other's structures.
  */
 typedef struct shm_cache_bin {
@@ -211,6 +248,10 @@ typedef struct shm_cache_bin {
 	uint16_t count;
 	uint16_t max;		/* 0: the class is not cached */
 	uint16_t fill;		/* objects the next refill asks for */
+	/* The class's object test (shm_offset_is_object), copied here so
+	 * that the free fast path reads one cache line of metadata. */
+	uint16_t last;
+	uint64_t div;
 	/* The program's calls served by this bin since its counts were last
 	 * merged into the arena's (plain increments: only its thread writes). */
 	uint64_t nmalloc, nfree;
@@ -257,7 +298,7 @@ shm_arena_t *shm_arena_attach(void);
 void shm_arena_detach(shm_arena_t *arena);
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
-void shm_arena_flush(void *list, unsigned cls);
+void *shm_arena_flush(void *list, unsigned n, unsigned cls);
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls);
 void shm_arena_free_small(void *p);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
@@ -443,5 +484,7 @@ static inline void shm_start(void)
 	if (SHM_UNLIKELY(!shm_started))
 		shm_start_slow();
 }
+
+#pragma GCC visibility pop
 
 #endif /* SHIMMER_INTERNAL_H */

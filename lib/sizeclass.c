@@ -62,7 +62,8 @@ void shm_sizeclass_init(void)
 
 		c->npages = sizeclass_slab_pages(c->size);
 		c->nobjs = (c->npages << SHM_PAGE_SHIFT) / c->size;
-		c->recip = (uint32_t)(((1ull << 32) + c->size - 1) / c->size);
+		c->last = (c->nobjs - 1) * c->size;
+		c->div = UINT64_MAX / c->size + 1;
 		c->tcache_max = sizeclass_tcache_max(c->size);
 	}
 

@@ -18,7 +18,8 @@ typedef struct shm_class_info {
 	uint32_t size;		/* object size */
 	uint32_t npages;	/* pages per slab */
 	uint32_t nobjs;		/* objects per slab */
-	uint32_t recip;		/* ceil(2^32 / size): offset -> index */
+	uint32_t last;		/* slab offset of the last object */
+	uint64_t div;		/* ceil(2^64 / size): see shm_offset_is_object */
 	uint32_t tcache_max;	/* objects a thread cache keeps */
 } shm_class_info_t;
 
@@ -33,19 +34,25 @@ static inline unsigned shm_size_class(size_t size)
 	return shm_class_index[(size + 15) >> 4];
 }
 
-/* Index of the object at byte offset off of a slab of class cls.  Exact for
- * every offset inside a slab (checked by the unit tests). */
-static inline uint32_t shm_class_obj_index(unsigned cls, size_t off)
+/*
+ * Whether byte offset off of a slab starts one of its objects, given the
+ * class's div and last.  A multiple of size times ceil(2^64 / size) wraps to
+ * less than the multiplier and any other offset below 2^32 does not
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019):
+ * one multiplication and two comparisons, where dividing would cost tens of
+ * cycles on the free fast path.  Exact for every offset a slab can have
+ * (checked by the unit tests).
+ */
+static inline int shm_offset_is_object(uint64_t div, size_t last, size_t off)
 {
-	return (uint32_t)(((uint64_t)off * shm_classes[cls].recip) >> 32);
+	return (uint64_t)off * div < div && off <= last;
 }
 
 /* Whether byte offset off of a slab of class cls starts an object. */
 static inline int shm_class_is_object(unsigned cls, size_t off)
 {
-	uint32_t i = shm_class_obj_index(cls, off);
-
-	return i * shm_classes[cls].size == off && i < shm_classes[cls].nobjs;
+	return shm_offset_is_object(shm_classes[cls].div, shm_classes[cls].last,
+				    off);
 }
 
 #endif /* SHIMMER_SIZECLASS_H */

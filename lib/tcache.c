@@ -8,6 +8,8 @@
  */
 #include "tcache.h"
 
+#include <string.h>
+
 
 __thread shm_tcache_t *shm_tls_cache __attribute__((tls_model("initial-exec")));
 
@@ -43,7 +45,7 @@ static void list_push(shm_tcache_t **list, shm_tcache_t *tc)
  * another arena may be merging into the same counters). */
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 {
-	shm_cache_bin_t *bin = &tc->bins[cls];
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	shm_pub_class_t *counts = &tc->arena->pub->classes[cls];
 
 	if (bin->nmalloc) {
@@ -56,27 +58,20 @@ void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 	}
 }
 
-/* Give all but the first keep objects of a bin back to the central heap. */
+/*
+ * Give all but keep objects of a bin back to the central heap.  They are
+ * taken from the top of the stack, the most recently freed: the list is
+ * then walked once, by the arena as it takes the objects back, where
+ * giving back the oldest would first walk over all that are kept.
+ */
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 {
-	shm_cache_bin_t *bin = &tc->bins[cls];
-	shm_link_t *last = NULL;
-	void *rest = bin->head;
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 
 	if (bin->count <= keep)
 		return;
-	for (unsigned i = 0; i < keep; i++) {
-		last = rest;
-		rest = shm_link_decode(last, last->next);
-		if (SHM_UNLIKELY((uintptr_t)rest & (SHM_MIN_ALIGN - 1)))
-			shm_fatal("free", last, "corrupted free list at", cls);
-	}
-	if (last)
-		last->next = shm_link_encode(last, NULL);
-	else
-		bin->head = NULL;
-	bin->count = keep;
-	shm_arena_flush(rest, cls);
+	bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
+	bin->count = (uint16_t)keep;
 	shm_tcache_merge(tc, cls);
 }
 
@@ -112,7 +107,7 @@ void shm_tcache_tick(void)
 		return;
 	tc->gc_stamp = now;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-		shm_cache_bin_t *bin = &tc->bins[cls];
+		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		if (bin->count && bin->nmalloc == 0 && bin->nfree == 0)
 			shm_tcache_flush(tc, cls, 0);
 		shm_tcache_merge(tc, cls);
@@ -151,13 +146,15 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 	if (tc == NULL && (tc = shm_base_alloc(sizeof(*tc))) == NULL)
 		return NULL;
 
+	memset(tc->bin1, 0, sizeof(tc->bin1));
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-		tc->bins[cls].head = NULL;
-		tc->bins[cls].count = 0;
+		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
-		tc->bins[cls].max = cached ? shm_classes[cls].tcache_max : 0;
-		tc->bins[cls].fill = 4;
+		bin->max = cached ? shm_classes[cls].tcache_max : 0;
+		bin->fill = 4;
+		bin->last = (uint16_t)shm_classes[cls].last;
+		bin->div = shm_classes[cls].div;
 	}
 	tc->arena = shm_arena_attach();
 	tc->ticks = 0;
@@ -195,9 +192,9 @@ void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	for (shm_tcache_t *tc = live; tc; tc = tc->next)
 		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-			nmalloc[cls] += __atomic_load_n(&tc->bins[cls].nmalloc,
+			nmalloc[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nmalloc,
 							__ATOMIC_RELAXED);
-			nfree[cls] += __atomic_load_n(&tc->bins[cls].nfree,
+			nfree[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nfree,
 						      __ATOMIC_RELAXED);
 		}
 	pthread_mutex_unlock(&shm_tcache_list_lock);

@@ -8,7 +8,11 @@
 #include "shimmer-internal.h"
 
 typedef struct shm_tcache {
-	shm_cache_bin_t bins[SHM_NCLASSES];
+	/* Indexed by class plus one (shm_tcache_bin): bin1[0] never holds
+	 * anything (its max is 0), so the free fast path indexes it with the
+	 * slab map's entry as it is, and a page without objects fails the
+	 * room check like a full bin. */
+	shm_cache_bin_t bin1[SHM_NCLASSES + 1];
 	shm_arena_t *arena;		/* where refills come from */
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
@@ -19,6 +23,11 @@ typedef struct shm_tcache {
  * made, and after the thread's cache was flushed at exit. */
 extern __thread shm_tcache_t *shm_tls_cache
 	__attribute__((tls_model("initial-exec")));
+
+static inline shm_cache_bin_t *shm_tcache_bin(shm_tcache_t *tc, unsigned cls)
+{
+	return &tc->bin1[cls + 1];
+}
 
 void *shm_malloc_slow(size_t size);
 void *shm_route_alloc(size_t size, size_t align, bool zero);
@@ -78,7 +87,7 @@ static inline void *shm_malloc_fast(size_t size)
 	shm_tcache_t *tc = shm_tls_cache;
 
 	if (SHM_LIKELY(size <= SHM_SMALL_MAX && tc != NULL)) {
-		void *p = shm_cache_bin_pop(&tc->bins[shm_size_class(size)]);
+		void *p = shm_cache_bin_pop(shm_tcache_bin(tc, shm_size_class(size)));
 		if (SHM_LIKELY(p != NULL))
 			return p;
 	}
@@ -87,11 +96,12 @@ static inline void *shm_malloc_fast(size_t size)
 
 /*
  * The free fast path.  Contract: it handles p only when the thread has a
- * cache, the registry says p lies in one of our chunks, p's page is part of
- * a slab, p is exactly the start of an object, the object is not already
- * marked free, and the bin has room; the object is then marked free and
- * pushed.  Everything else - NULL, large and huge blocks, invalid and double
- * frees (diagnosed there), a full bin - goes to shm_free_slow.
+ * cache, the registry says p lies in one of our chunks, the chunk's slab map
+ * says p's page holds objects (else it leads to a bin without room), p is
+ * exactly the start of an object, the bin has room, and the object is not
+ * already marked free; the object is then marked free and pushed.
+ * Everything else - NULL, large and huge blocks, invalid and double frees
+ * (diagnosed there), a full bin - goes to shm_free_slow.
  */
 static inline void shm_free_fast(void *p)
 {
@@ -100,19 +110,19 @@ static inline void shm_free_fast(void *p)
 
 	if (SHM_LIKELY(tc != NULL && shm_registry_kind(a) == SHM_REG_CHUNK)) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
-		size_t idx = shm_page_index(chunk, p);
-		const shm_page_t *pg = &chunk->pages[idx];
-		unsigned cls = pg->cls;
-		size_t off = shm_slab_offset(chunk, pg, p);
-		if (SHM_LIKELY(cls != SHM_NO_CLASS &&
-			       (!SHM_CHECKS || shm_class_is_object(cls, off)))) {
-			shm_cache_bin_t *bin = &tc->bins[cls];
-			if (SHM_LIKELY(bin->count < bin->max &&
-				       (!SHM_CHECKS ||
-					((shm_link_t *)p)->key != shm_secret))) {
-				shm_cache_bin_push(bin, p);
-				return;
-			}
+		unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
+		shm_cache_bin_t *bin = &tc->bin1[shm_slot_class1(slot)];
+		size_t off = shm_slot_offset(slot, p);
+		/* The key is read last: it is only known to be inside the
+		 * block once p has passed the other checks (and under valgrind,
+		 * where no bin has room, it is not to be read here at all). */
+		if (SHM_LIKELY((!SHM_CHECKS ||
+				shm_offset_is_object(bin->div, bin->last, off)) &&
+			       bin->count < bin->max &&
+			       (!SHM_CHECKS ||
+				((shm_link_t *)p)->key != shm_secret))) {
+			shm_cache_bin_push(bin, p);
+			return;
 		}
 	}
 	shm_free_slow(p);
