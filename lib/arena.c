@@ -122,7 +122,6 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 		bool objects = i < c->npages;
 		pg->kind = SHM_PAGE_SLAB;
 		pg->cls = objects ? (uint8_t)cls : SHM_NO_CLASS;
-		pg->back = (uint16_t)i;
 		chunk->slab_map[idx + i] = objects ? shm_slab_slot(cls, i) : 0;
 	}
 	if (run > c->npages)

@@ -7,10 +7,13 @@
  *
  * Descriptor invariant: the head and the tail descriptor of every run (free,
  * slab or large) are exact; slab runs have every descriptor exact.  Interior
- * descriptors of free and large runs may be stale, but their kind is then
- * FREE or LARGE_TAIL and their class SHM_NO_CLASS, so neither the free fast
- * path nor pointer validation can mistake them for a block start: the head
- * of a freed block stays FREE when it is coalesced into a neighbour.
+ * descriptors of free and large runs may be stale, or never written (all
+ * zero, which reads as kind HEADER): a new chunk writes only the head and
+ * tail of its one free run, so its descriptors become resident as its
+ * pages are handed out rather than 48 KiB at once.  Neither kind is a
+ * block start, and whether a page holds small objects is the slab map's
+ * to say, so pointer validation cannot be misled: the head of a freed
+ * block stays FREE when it is coalesced into a neighbour.
  */
 #include "shimmer-internal.h"
 
@@ -135,11 +138,6 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 		return NULL;
 	chunk->arena = arena;
 	chunk->from_dss = shm_os_dss_owns(chunk);
-	for (size_t i = 0; i < SHM_CHUNK_PAGES; i++) {
-		chunk->pages[i].kind = i < SHM_HEADER_PAGES ? SHM_PAGE_HEADER
-							    : SHM_PAGE_FREE;
-		chunk->pages[i].cls = SHM_NO_CLASS;
-	}
 	chunk->free_pages = SHM_RUN_MAX_PAGES;
 	chunk->prev = NULL;
 	chunk->next = arena->chunks;

@@ -144,6 +144,21 @@ void *shm_malloc_slow(size_t size)
 
 /* ---- Looking a block up ------------------------------------------------------ */
 
+/* The size class of the slab p lies in, with p's offset from the slab's
+ * start in *off; SHM_NO_CLASS where p's page holds no small objects.  Read
+ * from the slab map, which is exact for every page of a chunk, where the
+ * page descriptors are only for the pages that have been handed out. */
+static unsigned slab_class(const void *p, size_t *off)
+{
+	shm_chunk_t *chunk = shm_chunk_of(p);
+	unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
+
+	if (shm_slot_class1(slot) == 0)
+		return SHM_NO_CLASS;
+	*off = shm_slot_offset(slot, p);
+	return shm_slot_class1(slot) - 1;
+}
+
 /*
  * Whether the small object at offset off of its slab may be handed back:
  * the start of an object that is not marked free.  A misuse is reported.
@@ -181,12 +196,11 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
 	*cls_out = SHM_NO_CLASS;
 	switch (shm_registry_kind((uintptr_t)p)) {
 	case SHM_REG_CHUNK: {
-		shm_chunk_t *chunk = shm_chunk_of(p);
-		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
-		unsigned cls = pg->cls;
+		size_t off;
+		unsigned cls = slab_class(p, &off);
 		if (cls == SHM_NO_CLASS) {
 			usable = shm_arena_large_size(p, func);
-		} else if (small_valid(p, shm_slab_offset(chunk, pg, p), cls, func)) {
+		} else if (small_valid(p, off, cls, func)) {
 			*cls_out = cls;
 			usable = shm_classes[cls].size;
 		}
@@ -231,13 +245,12 @@ void shm_free_block(void *p, const char *func)
 	}
 	switch (shm_registry_kind((uintptr_t)p)) {
 	case SHM_REG_CHUNK: {
-		shm_chunk_t *chunk = shm_chunk_of(p);
-		const shm_page_t *pg = &chunk->pages[shm_page_index(chunk, p)];
-		if (pg->cls == SHM_NO_CLASS)
+		size_t off;
+		unsigned cls = slab_class(p, &off);
+		if (cls == SHM_NO_CLASS)
 			shm_arena_free_large(p, func);
-		else if (shm_debug ||
-			 small_valid(p, shm_slab_offset(chunk, pg, p), pg->cls, func))
-			free_small(p, pg->cls);
+		else if (shm_debug || small_valid(p, off, cls, func))
+			free_small(p, cls);
 		break;
 	}
 	case SHM_REG_HUGE:

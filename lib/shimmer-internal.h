@@ -104,7 +104,8 @@ static inline size_t shm_align_up(size_t n, size_t align)
 /* ---- Page descriptors and chunks ---------------------------------------- */
 
 enum shm_page_kind {
-	SHM_PAGE_HEADER = 0,	/* holds the chunk header itself */
+	SHM_PAGE_HEADER = 0,	/* holds the chunk header; also what a page
+				 * descriptor never written reads as */
 	SHM_PAGE_FREE,		/* part of a free run */
 	SHM_PAGE_SLAB,		/* part of a slab */
 	SHM_PAGE_LARGE,		/* first page of a large block */
@@ -121,7 +122,6 @@ typedef struct shm_page {
 	struct shm_page *next, *prev;
 	void *free;		/* slab head: encoded list of free objects */
 	uint32_t npages;	/* run head (and free-run tail): run length */
-	uint16_t back;		/* slab page: distance to the slab's head page */
 	uint16_t nfree;		/* slab head: objects on the free list + fresh */
 	uint16_t fresh;		/* slab head: first never-used object index */
 	uint8_t kind;		/* enum shm_page_kind */
@@ -161,16 +161,6 @@ static inline size_t shm_page_index(const shm_chunk_t *chunk, const void *p)
 static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 {
 	return (char *)chunk + (idx << SHM_PAGE_SHIFT);
-}
-
-/* The byte offset of p from the start of its slab, given p's page
- * descriptor (whose back says how far the slab's head page is). */
-static inline size_t shm_slab_offset(shm_chunk_t *chunk, const shm_page_t *pg,
-				     const void *p)
-{
-	size_t head = shm_page_index(chunk, p) - pg->back;
-
-	return (uintptr_t)p - (uintptr_t)shm_page_addr(chunk, head);
 }
 
 /*

@@ -126,6 +126,19 @@ static void free_interior_large(int fd)
 	free(hide_ptr(p + 8192));
 }
 
+/* A page of a chunk that no block has used yet: its descriptor was never
+ * written, and must still not pass for a block.  The chunk is 4 MiB and
+ * aligned to its size; a fresh process has not handed out its last page. */
+static void free_unused_page(int fd)
+{
+	char *p = malloc(hide_size(100));
+	uintptr_t chunk = (uintptr_t)p & ~(((uintptr_t)4 << 20) - 1);
+	char *q = (char *)chunk + (4 << 20) - 4096;
+
+	announce(fd, q);
+	free(hide_ptr(q));
+}
+
 static void realloc_foreign(int fd)
 {
 	char buf[64];
@@ -166,6 +179,7 @@ static const struct {
 	{ "free inside a mapping the allocator does not own", "free", free_foreign_mapping },
 	{ "free of a pointer inside a small block", "free", free_interior_small },
 	{ "free of a pointer inside a large block", "free", free_interior_large },
+	{ "free of a chunk page no block has used", "free", free_unused_page },
 	{ "realloc of a stack address", "realloc", realloc_foreign },
 	{ "free_sized with a much larger size", "free_sized", free_sized_wrong },
 	{ "free_sized with a much smaller size", "free_sized", free_sized_wrong_large },
