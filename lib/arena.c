@@ -559,6 +559,37 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
 	pthread_mutex_unlock(&arena->lock);
 }
 
+/*
+ * An arena runs its decay passes as runs are freed into it (page.c).  One
+ * that nothing is freed into any more - its threads ended, or only reuse
+ * what their caches hold - gets its passes from here instead: every
+ * thread's slow paths call this now and then (shm_tcache_tick), and at
+ * most once per eighth of the decay time one of them looks at every arena
+ * and at the huge cache, so dirty pages are purged on time wherever they
+ * are.  An arena that is busy (its lock taken) is left to its own passes.
+ */
+void shm_arenas_decay_poll(uint32_t now)
+{
+	static uint32_t last_poll;
+	uint32_t every = shm_opt.decay_ms / 8 + 1;
+	uint32_t last = __atomic_load_n(&last_poll, __ATOMIC_RELAXED);
+
+	if ((uint32_t)(now - last) < every ||
+	    !__atomic_compare_exchange_n(&last_poll, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	shm_huge_decay(false, NULL);
+	for (unsigned i = 0; i < shm_narenas; i++) {
+		shm_arena_t *arena = shm_arenas[i];
+		if (__atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
+		    pthread_mutex_trylock(&arena->lock) != 0)
+			continue;
+		if ((uint32_t)(now - arena->last_purge) >= every)
+			shm_arena_decay(arena, false, NULL);
+		pthread_mutex_unlock(&arena->lock);
+	}
+}
+
 bool shm_arenas_init(void)
 {
 	shm_arenas = shm_base_alloc(shm_narenas * sizeof(*shm_arenas));

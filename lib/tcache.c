@@ -92,7 +92,8 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
  * last use.  A bin's call counts are zeroed each time they are merged,
  * which is also what tells a used bin from an idle one.  A thread that
  * never allocates again keeps what its cache holds (each bin at most its
- * bound) until it exits.
+ * bound) until it exits.  The same ticks drive the decay passes of arenas
+ * that nothing is freed into any more (shm_arenas_decay_poll).
  */
 #define TICK_EVERY 8
 
@@ -103,6 +104,7 @@ void shm_tcache_tick(void)
 	if (tc == NULL || ++tc->ticks % TICK_EVERY != 0)
 		return;
 	uint32_t now = shm_now_ms();
+	shm_arenas_decay_poll(now);
 	if ((uint32_t)(now - tc->gc_stamp) < shm_opt.decay_ms)
 		return;
 	tc->gc_stamp = now;

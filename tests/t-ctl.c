@@ -5,8 +5,9 @@
  * time, counts that match a known workload exactly, the invariant
  * allocated <= active <= resident <= mapped, the actions, malloc_info, the
  * published memory file (and a fork child's own), the JSON report's
- * picture of the heap, and a thread cache giving back a class it stopped
- * using.
+ * picture of the heap, a thread cache giving back a class it stopped
+ * using, and the dirty pages of an arena nothing frees into any more
+ * purged all the same.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -336,6 +337,60 @@ static void test_idle_bin(void)
 	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
 }
 
+/* Dirty bytes of all arenas but the main thread's (arena 0). */
+static uint64_t other_arenas_dirty(void)
+{
+	unsigned n = opt_get("arenas.narenas");
+	uint64_t sum = 0;
+	char name[64];
+
+	for (unsigned i = 1; i < n; i++) {
+		snprintf(name, sizeof(name), "stats.arenas.%u.dirty", i);
+		sum += stat_u64(name);
+	}
+	return sum;
+}
+
+static void *free_large_blocks(void *arg)
+{
+	void *p[32];
+
+	(void)arg;
+	for (int i = 0; i < 32; i++)
+		p[i] = malloc(hide_size(256 << 10));
+	for (int i = 0; i < 32; i++)
+		free(p[i]);
+	return NULL;
+}
+
+/* A thread frees large blocks into its arena and ends: nothing frees into
+ * that arena again, yet its dirty pages are purged after the decay time,
+ * driven by another thread's slow paths (large allocations that it keeps,
+ * so that they dirty nothing themselves). */
+static void test_orphan_arena_purged(void)
+{
+	unsigned decay = 100, old = 0;
+	size_t len = sizeof(old);
+	void *keep[64];
+	pthread_t t;
+
+	shimmer_ctl("opt.decay_ms", &old, &len, &decay, sizeof(decay));
+	if (pthread_create(&t, NULL, free_large_blocks, NULL) != 0)
+		bail("pthread_create failed");
+	pthread_join(t, NULL);
+	uint64_t dirty = other_arenas_dirty();
+	ok(dirty > 0, "a thread that ended left %llu dirty bytes in its arena",
+	   (unsigned long long)dirty);
+	for (int i = 0; i < 64; i++) {
+		usleep(10 * 1000);
+		keep[i] = malloc(hide_size(64 << 10));
+	}
+	is(other_arenas_dirty(), 0, "they are purged after the decay time all the same");
+	for (int i = 0; i < 64; i++)
+		free(keep[i]);
+	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
+}
+
 int main(void)
 {
 	alarm(60);
@@ -346,5 +401,6 @@ int main(void)
 	test_publish();
 	test_json_heap();
 	test_idle_bin();
+	test_orphan_arena_purged();
 	return done_testing();
 }
