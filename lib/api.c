@@ -107,6 +107,8 @@ static void *resize(void *ptr, size_t size)
 	size_t old = shm_block_usable(ptr, "realloc", &cls);
 	if (old == 0)
 		return api_fail(EINVAL);
+	size_t want = grow_room(old, size);
+	void *q = NULL;
 	if (shm_debug || shm_opt.guard) {
 		/* copied below */
 	} else if (cls != SHM_NO_CLASS) {
@@ -117,22 +119,17 @@ static void *resize(void *ptr, size_t size)
 		 * the room grow_room gave, which the next growth will use. */
 		return ptr;
 	} else if (shm_registry_kind((uintptr_t)ptr) == SHM_REG_HUGE) {
-		if (size > SHM_LARGE_MAX) {
-			void *q = shm_huge_realloc(ptr, size);
-			return q ? q : api_fail(ENOMEM);
-		}
+		if (size > SHM_LARGE_MAX && (q = shm_huge_realloc(ptr, size)))
+			return q;
 	} else if (size > SHM_SMALL_MAX && size <= SHM_LARGE_MAX) {
 		if (shm_arena_resize_large(ptr, size))
 			return ptr;
-		size_t want = grow_room(old, size);
-		void *q = want <= SHM_LARGE_MAX ?
-			  shm_arena_move_large(ptr, old, want) : NULL;
-		if (q)
-			return q;
+		if (want <= SHM_LARGE_MAX)
+			q = shm_arena_alloc_room(ptr, want);
 	}
 
-	size_t want = grow_room(old, size);
-	void *q = shm_malloc_fast(want);
+	if (q == NULL)
+		q = shm_malloc_fast(want);
 	if (q == NULL && want != size)
 		q = shm_malloc_fast(size);
 	if (q == NULL)

@@ -449,23 +449,18 @@ void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 	return p;
 }
 
-/* realloc's move of the valid large block at p, of old usable bytes, to a
- * block of size bytes in the same arena with free pages after it to grow
- * into; NULL, with p untouched, if there is no memory. */
-void *shm_arena_move_large(void *p, size_t old, size_t size)
+/* A large block of size bytes for realloc to move the large block at old
+ * to: in the same arena, with free pages after it to grow into. */
+void *shm_arena_alloc_room(const void *old, size_t size)
 {
-	shm_arena_t *arena = shm_chunk_of(p)->arena;
+	shm_arena_t *arena = shm_chunk_of(old)->arena;
 	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
 	bool zeroed;
 
 	pthread_mutex_lock(&arena->lock);
-	void *q = large_take(arena, npages, 1, true, &zeroed);
+	void *p = large_take(arena, npages, 1, true, &zeroed);
 	pthread_mutex_unlock(&arena->lock);
-	if (q) {
-		memcpy(q, p, old < size ? old : size);
-		shm_arena_free_large(p, "realloc");
-	}
-	return q;
+	return p;
 }
 
 /* The head descriptor of the large block at p, or NULL after a diagnostic
@@ -571,7 +566,7 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
 void shm_arenas_decay_poll(uint32_t now)
 {
 	static uint32_t last_poll;
-	uint32_t every = shm_opt.decay_ms / 8 + 1;
+	uint32_t every = shm_decay_every();
 	uint32_t last = __atomic_load_n(&last_poll, __ATOMIC_RELAXED);
 
 	if ((uint32_t)(now - last) < every ||

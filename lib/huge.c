@@ -21,8 +21,6 @@
  */
 #include "shimmer-internal.h"
 
-#include <string.h>
-
 typedef struct huge_entry {
 	uintptr_t addr;		/* 0: empty slot */
 	size_t size;		/* bytes mapped, a multiple of the page */
@@ -434,24 +432,13 @@ size_t shm_huge_size(const void *p, const char *func)
 	return len;
 }
 
-/* The copy that realloc falls back to when mremap cannot move a block. */
-static void *huge_move(void *p, size_t old, size_t size, size_t align)
-{
-	void *q = shm_huge_alloc(size, align, false);
-
-	if (q != NULL) {
-		memcpy(q, p, old);
-		shm_huge_free(p, "realloc");
-	}
-	return q;
-}
-
 /* Resize a valid huge block to size (> SHM_LARGE_MAX) without copying where
  * the kernel can help: shrink by cutting the tail off (into the cache); grow
  * into the cached mapping right after the block, if there is one, and then
- * in place or by moving the pages with mremap.  A block that mremap refuses
- * (made of merged cached pieces that are separate kernel mappings) is
- * copied.  Blocks with a guard page are left to the caller's copy. */
+ * in place or by moving the pages with mremap.  NULL, with the block as it
+ * was, leaves the caller to copy: for blocks with a guard page, when there
+ * is no memory, and when mremap refuses a block made of merged cached
+ * pieces (separate kernel mappings). */
 void *shm_huge_realloc(void *p, size_t size)
 {
 	size_t len = shm_align_up(size, SHM_PAGE_SIZE);
@@ -471,7 +458,7 @@ void *shm_huge_realloc(void *p, size_t size)
 		if (q == NULL) {
 			shm_pub->huge_bytes += have - old;
 			pthread_mutex_unlock(&shm_huge_lock);
-			return huge_move(p, old, size, align);
+			return NULL;
 		}
 	}
 	shm_pub->huge_bytes += len - old;

@@ -294,7 +294,7 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		}
 	}
 	if (arena->pub->dirty_pages &&
-	    (uint32_t)(now - arena->last_purge) >= shm_opt.decay_ms / 8 + 1)
+	    (uint32_t)(now - arena->last_purge) >= shm_decay_every())
 		shm_arena_decay(arena, false, NULL);
 }
 

@@ -224,13 +224,14 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
 static void free_small(void *p, unsigned cls)
 {
 	shm_tcache_t *tc = shm_tcache_get();
+	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 
-	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0) {
+	if (bin == NULL || bin->max == 0) {
 		shm_arena_free_small(p);
 		return;
 	}
-	shm_tcache_flush(tc, cls, shm_tcache_bin(tc, cls)->max / 2);
-	shm_cache_bin_push(shm_tcache_bin(tc, cls), p);
+	shm_tcache_flush(tc, cls, bin->max / 2);
+	shm_cache_bin_push(bin, p);
 }
 
 /* Free any block of ours, validating it first; a misuse is reported and,

@@ -18,11 +18,12 @@
  * MEMORY
  *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
  *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
- *   one shm_page_t per page); the remaining pages are handed out as runs.  A run is either
- *   free (in its arena's free-run index), a slab (cut into objects of one
- *   size class) or a large block.  For any address p inside a chunk,
- *   p & ~SHM_CHUNK_MASK is the header and (p - chunk) >> SHM_PAGE_SHIFT the
- *   page descriptor: no metadata sits next to user memory.
+ *   one shm_page_t per page); the remaining pages are handed out as runs.
+ *   A run is either free (in its arena's free-run index), a slab (cut into
+ *   objects of one size class) or a large block.  For any address p inside
+ *   a chunk, p & ~SHM_CHUNK_MASK is the header and (p - chunk) >>
+ *   SHM_PAGE_SHIFT the page descriptor: no metadata sits next to user
+ *   memory.
  *   The registry (page.c) holds one byte per chunk-sized slot of the 47-bit
  *   address space and says whether a slot is an arena chunk or the start of a
  *   huge block; nothing is read from a pointer's metadata before that.
@@ -294,7 +295,7 @@ void shm_arena_free_small(void *p);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 			    bool zero);
 void shm_arena_free_large(void *p, const char *func);
-void *shm_arena_move_large(void *p, size_t old, size_t size);
+void *shm_arena_alloc_room(const void *old, size_t size);
 bool shm_arena_resize_large(void *p, size_t size);
 size_t shm_arena_large_size(const void *p, const char *func);
 void shm_arena_purge_all(shm_arena_t *arena, bool *released);
@@ -408,6 +409,13 @@ extern const shm_option_def_t shm_option_table[];
 extern const size_t shm_option_count;
 void shm_options_init(const char *text);
 const shm_option_def_t *shm_option_find(const char *key, size_t len);
+
+/* How often an arena gets a decay pass: an eighth of the decay time, so
+ * that dirty pages are purged at most that much after they are due. */
+static inline uint32_t shm_decay_every(void)
+{
+	return shm_opt.decay_ms / 8 + 1;
+}
 
 /* ---- Published statistics (publish.c) ------------------------------------ */
 
