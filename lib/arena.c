@@ -106,6 +106,11 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 	slab->fresh = (uint16_t)c->nobjs;
 }
 
+/* Every page's distance to its slab's head and every class fit the slab
+ * map's entries (shm_slab_slot). */
+_Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
+	       SHM_NCLASSES < 0xff, "a slab map entry holds back and class");
+
 static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
@@ -233,7 +238,7 @@ static shm_page_t *slab_of(void *obj)
 	shm_chunk_t *chunk = shm_chunk_of(obj);
 	size_t idx = shm_page_index(chunk, obj);
 
-	return &chunk->pages[idx - (chunk->slab_map[idx] >> 8)];
+	return &chunk->pages[idx - shm_slot_back(chunk->slab_map[idx])];
 }
 
 /* ---- The hand-over with thread caches ------------------------------------- */

@@ -154,8 +154,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
 		bin->max = cached ? shm_classes[cls].tcache_max : 0;
-		bin->fill = 4;
-		bin->last = (uint16_t)shm_classes[cls].last;
+		tc->fill[cls] = 4;
+		bin->limit = shm_classes[cls].limit;
 		bin->div = shm_classes[cls].div;
 	}
 	tc->arena = shm_arena_attach();

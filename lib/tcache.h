@@ -14,6 +14,7 @@ typedef struct shm_tcache {
 	 * room check like a full bin. */
 	shm_cache_bin_t bin1[SHM_NCLASSES + 1];
 	shm_arena_t *arena;		/* where refills come from */
+	uint16_t fill[SHM_NCLASSES];	/* objects the next refill asks for */
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
@@ -117,7 +118,7 @@ static inline void shm_free_fast(void *p)
 		 * block once p has passed the other checks (and under valgrind,
 		 * where no bin has room, it is not to be read here at all). */
 		if (SHM_LIKELY((!SHM_CHECKS ||
-				shm_offset_is_object(bin->div, bin->last, off)) &&
+				shm_offset_is_object(bin->div, bin->limit, off)) &&
 			       bin->count < bin->max &&
 			       (!SHM_CHECKS ||
 				((shm_link_t *)p)->key != shm_secret))) {
