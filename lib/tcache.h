@@ -69,7 +69,9 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 	shm_link_t *obj = p;
 
 	obj->next = shm_link_encode(obj, bin->head);
-	obj->key = shm_secret;
+	/* Stored on its own: paired with the link into one vector store, as
+	 * the compiler otherwise does, it costs three instructions more. */
+	__atomic_store_n(&obj->key, shm_secret, __ATOMIC_RELAXED);
 	bin->head = obj;
 	bin->count++;
 	bin->nfree++;
