@@ -232,13 +232,24 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 }
 
 /* The head page of obj's slab, found through the slab map, which is more
- * likely cached than obj's own descriptor. */
-static shm_page_t *slab_of(void *obj)
+ * likely cached than obj's own descriptor; and, in *base, the address of
+ * the slab's first object. */
+static shm_page_t *slab_find(void *obj, uintptr_t *base)
 {
 	shm_chunk_t *chunk = shm_chunk_of(obj);
 	size_t idx = shm_page_index(chunk, obj);
+	unsigned slot = chunk->slab_map[idx];
 
-	return &chunk->pages[idx - shm_slot_back(chunk->slab_map[idx])];
+	*base = ((uintptr_t)obj & ~(uintptr_t)SHM_PAGE_MASK) -
+		(shm_slot_back(slot) << SHM_PAGE_SHIFT);
+	return &chunk->pages[idx - shm_slot_back(slot)];
+}
+
+static shm_page_t *slab_of(void *obj)
+{
+	uintptr_t base;
+
+	return slab_find(obj, &base);
 }
 
 /* ---- The hand-over with thread caches ------------------------------------- */
@@ -337,16 +348,17 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 
 	while (list && n) {
 		void *first = list, *last;
-		shm_page_t *slab = slab_of(first);
-		uintptr_t base = (uintptr_t)slab_base(slab);
+		uintptr_t base;
+		shm_page_t *slab = slab_find(first, &base);
 		unsigned k = 0;
+		/* The end of the list, NULL, is never within the span. */
 		do {
 			last = list;
 			list = shm_link_decode(last, ((shm_link_t *)last)->next);
 			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
 				slab_corrupt(last, cls);
 			k++;
-		} while (list && k < n && (uintptr_t)list - base < span);
+		} while (k < n && (uintptr_t)list - base < span);
 		shm_arena_t *arena = shm_chunk_of(first)->arena;
 		if (arena != locked) {
 			if (locked)
