@@ -301,8 +301,18 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
 	return k;
 }
 
+/* Objects a slab's free list must hold to be handed to an empty bin
+ * whole (shm_arena_fill): with fewer, the refills a shorter list leaves to
+ * follow would cost more than walking it. */
+#define FILL_WHOLE_MIN 8
+
 /* Move up to n objects of class cls into a thread cache's bin, a run of a
- * slab at a time rather than an object at a time. */
+ * slab at a time rather than an object at a time.  Into an empty bin with
+ * room for it, the first slab's free list, if it holds n objects or at
+ * least FILL_WHOLE_MIN, goes whole as it is: without a walk, its objects
+ * are first touched by the pops that hand them out, where a walk would miss
+ * the cache on each of them in turn before the program could use any.  The
+ * pops check its links. */
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		    unsigned n)
 {
@@ -315,12 +325,26 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		shm_page_t *slab = bin->slabs;
 		if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
 			break;
-		unsigned k = slab->free ? slab_take_list(slab, cls, n - got, &head)
-					: slab_take_fresh(slab, cls, n - got, &head);
+		unsigned listed = slab->nfree - (shm_classes[cls].nobjs - slab->fresh);
+		bool whole = head == NULL && slab->free != NULL &&
+			     listed <= (unsigned)(cbin->max - cbin->count) &&
+			     (listed >= n || listed >= FILL_WHOLE_MIN);
+		unsigned k;
+		if (whole) {
+			head = slab->free;
+			slab->free = NULL;
+			k = listed;
+		} else if (slab->free == NULL) {
+			k = slab_take_fresh(slab, cls, n - got, &head);
+		} else {
+			k = slab_take_list(slab, cls, n - got, &head);
+		}
 		got += k;
 		slab->nfree = (uint16_t)(slab->nfree - k);
 		if (slab->nfree == 0)
 			bin_unlist(bin, slab);
+		if (whole)	/* enough for now: more would mean a walk */
+			break;
 	}
 	arena->pub->classes[cls].slab_objs += got;
 	pthread_mutex_unlock(&arena->lock);
