@@ -58,6 +58,10 @@ static inline void *shm_cache_bin_pop(shm_cache_bin_t *bin)
 	if (SHM_CHECKS && SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
 		return NULL;
 	bin->head = next;
+	/* The next pop reads next's link: fetching it now, while the program
+	 * works with obj, spares that pop a cache miss where the objects have
+	 * not been touched for a while (a refill hands out whole slab lists). */
+	__builtin_prefetch(next);
 	bin->count--;
 	bin->nmalloc++;
 	obj->key = 0;
