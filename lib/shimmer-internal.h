@@ -204,13 +204,16 @@ static inline size_t shm_slot_offset(unsigned slot, const void *p)
 enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
 
 extern uint8_t *shm_registry;
+/* Slots in the registry: 0 until it is reserved at start-up, so that the
+ * free fast path, which may run before, finds nothing there. */
+extern uintptr_t shm_registry_slots;
 
-/* What the slot of address a holds; valid once the allocator is started. */
+/* What the slot of address a holds. */
 static inline unsigned shm_registry_kind(uintptr_t a)
 {
 	uintptr_t slot = a >> SHM_CHUNK_SHIFT;
 
-	if (SHM_UNLIKELY(slot >= (uintptr_t)1 << (SHM_ADDR_BITS - SHM_CHUNK_SHIFT)))
+	if (SHM_UNLIKELY(slot >= shm_registry_slots))
 		return SHM_REG_NONE;
 	return shm_registry[slot];
 }

@@ -20,10 +20,24 @@ typedef struct shm_tcache {
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
-/* The thread's cache, or NULL: before start-up, while the cache is being
- * made, and after the thread's cache was flushed at exit. */
+/* The cache of a thread that has none (before start-up, while its cache
+ * is being made, after it was flushed at exit): every bin empty and
+ * without room, so that the fast paths fall through to the slow ones
+ * without testing for it.  Nothing ever writes to it. */
+extern shm_tcache_t shm_tcache_none;
+
+/* The thread's cache, or &shm_tcache_none. */
 extern __thread shm_tcache_t *shm_tls_cache
 	__attribute__((tls_model("initial-exec")));
+
+/* The thread's cache, or NULL where it has none (made on first use by
+ * shm_tcache_get, not here). */
+static inline shm_tcache_t *shm_tcache_mine(void)
+{
+	shm_tcache_t *tc = shm_tls_cache;
+
+	return tc == &shm_tcache_none ? NULL : tc;
+}
 
 static inline shm_cache_bin_t *shm_tcache_bin(shm_tcache_t *tc, unsigned cls)
 {
@@ -83,7 +97,8 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 
 /*
  * The malloc fast path.  Contract: it serves a request only when the size
- * is small (<= SHM_SMALL_MAX), the thread has a cache, and the cache's bin
+ * is small (<= SHM_SMALL_MAX), the thread has a cache (shm_tcache_none's
+ * bins are always empty), and the cache's bin
  * for the size class is not empty; the object is popped from the bin and
  * its free marker cleared.  Everything else - start-up, the first call of a
  * thread, an empty bin, large and huge sizes, impossible sizes - goes to
@@ -93,7 +108,7 @@ static inline void *shm_malloc_fast(size_t size)
 {
 	shm_tcache_t *tc = shm_tls_cache;
 
-	if (SHM_LIKELY(size <= SHM_SMALL_MAX && tc != NULL)) {
+	if (SHM_LIKELY(size <= SHM_SMALL_MAX)) {
 		void *p = shm_cache_bin_pop(shm_tcache_bin(tc, shm_size_class(size)));
 		if (SHM_LIKELY(p != NULL))
 			return p;
@@ -103,7 +118,8 @@ static inline void *shm_malloc_fast(size_t size)
 
 /*
  * The free fast path.  Contract: it handles p only when the thread has a
- * cache, the registry says p lies in one of our chunks, the chunk's slab map
+ * cache (no bin of shm_tcache_none has room), the registry says p lies in
+ * one of our chunks (never before start-up), the chunk's slab map
  * says p's page holds objects (else it leads to a bin without room), p is
  * exactly the start of an object, the bin has room, and the object is not
  * already marked free; the object is then marked free and pushed.
@@ -115,7 +131,7 @@ static inline void shm_free_fast(void *p)
 	shm_tcache_t *tc = shm_tls_cache;
 	uintptr_t a = (uintptr_t)p;
 
-	if (SHM_LIKELY(tc != NULL && shm_registry_kind(a) == SHM_REG_CHUNK)) {
+	if (SHM_LIKELY(shm_registry_kind(a) == SHM_REG_CHUNK)) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
 		unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
 		shm_cache_bin_t *bin = &tc->bin1[shm_slot_class1(slot)];
