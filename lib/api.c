@@ -262,7 +262,7 @@ SHM_EXPORT int malloc_trim(size_t pad)
 
 	(void)pad;
 	shm_start();
-	shm_tcache_t *tc = shm_tls_cache;
+	shm_tcache_t *tc = shm_tcache_mine();
 	if (tc)
 		shm_tcache_flush_all(tc);
 	for (unsigned i = 0; i < shm_narenas; i++)

@@ -106,6 +106,11 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 	slab->fresh = (uint16_t)c->nobjs;
 }
 
+/* Every page's distance to its slab's head and every class fit the slab
+ * map's entries (shm_slab_slot). */
+_Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
+	       SHM_NCLASSES < 0xff, "a slab map entry holds back and class");
+
 static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
@@ -227,13 +232,24 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 }
 
 /* The head page of obj's slab, found through the slab map, which is more
- * likely cached than obj's own descriptor. */
-static shm_page_t *slab_of(void *obj)
+ * likely cached than obj's own descriptor; and, in *base, the address of
+ * the slab's first object. */
+static shm_page_t *slab_find(void *obj, uintptr_t *base)
 {
 	shm_chunk_t *chunk = shm_chunk_of(obj);
 	size_t idx = shm_page_index(chunk, obj);
+	unsigned slot = chunk->slab_map[idx];
 
-	return &chunk->pages[idx - (chunk->slab_map[idx] >> 8)];
+	*base = ((uintptr_t)obj & ~(uintptr_t)SHM_PAGE_MASK) -
+		(shm_slot_back(slot) << SHM_PAGE_SHIFT);
+	return &chunk->pages[idx - shm_slot_back(slot)];
+}
+
+static shm_page_t *slab_of(void *obj)
+{
+	uintptr_t base;
+
+	return slab_find(obj, &base);
 }
 
 /* ---- The hand-over with thread caches ------------------------------------- */
@@ -285,8 +301,18 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
 	return k;
 }
 
+/* Objects a slab's free list must hold to be handed to an empty bin
+ * whole (shm_arena_fill): with fewer, the refills a shorter list leaves to
+ * follow would cost more than walking it. */
+#define FILL_WHOLE_MIN 8
+
 /* Move up to n objects of class cls into a thread cache's bin, a run of a
- * slab at a time rather than an object at a time. */
+ * slab at a time rather than an object at a time.  Into an empty bin with
+ * room for it, the first slab's free list, if it holds n objects or at
+ * least FILL_WHOLE_MIN, goes whole as it is: without a walk, its objects
+ * are first touched by the pops that hand them out, where a walk would miss
+ * the cache on each of them in turn before the program could use any.  The
+ * pops check its links. */
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		    unsigned n)
 {
@@ -299,12 +325,26 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		shm_page_t *slab = bin->slabs;
 		if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
 			break;
-		unsigned k = slab->free ? slab_take_list(slab, cls, n - got, &head)
-					: slab_take_fresh(slab, cls, n - got, &head);
+		unsigned listed = slab->nfree - (shm_classes[cls].nobjs - slab->fresh);
+		bool whole = head == NULL && slab->free != NULL &&
+			     listed <= (unsigned)(cbin->max - cbin->count) &&
+			     (listed >= n || listed >= FILL_WHOLE_MIN);
+		unsigned k;
+		if (whole) {
+			head = slab->free;
+			slab->free = NULL;
+			k = listed;
+		} else if (slab->free == NULL) {
+			k = slab_take_fresh(slab, cls, n - got, &head);
+		} else {
+			k = slab_take_list(slab, cls, n - got, &head);
+		}
 		got += k;
 		slab->nfree = (uint16_t)(slab->nfree - k);
 		if (slab->nfree == 0)
 			bin_unlist(bin, slab);
+		if (whole)	/* enough for now: more would mean a walk */
+			break;
 	}
 	arena->pub->classes[cls].slab_objs += got;
 	pthread_mutex_unlock(&arena->lock);
@@ -332,16 +372,17 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 
 	while (list && n) {
 		void *first = list, *last;
-		shm_page_t *slab = slab_of(first);
-		uintptr_t base = (uintptr_t)slab_base(slab);
+		uintptr_t base;
+		shm_page_t *slab = slab_find(first, &base);
 		unsigned k = 0;
+		/* The end of the list, NULL, is never within the span. */
 		do {
 			last = list;
 			list = shm_link_decode(last, ((shm_link_t *)last)->next);
 			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
 				slab_corrupt(last, cls);
 			k++;
-		} while (list && k < n && (uintptr_t)list - base < span);
+		} while (k < n && (uintptr_t)list - base < span);
 		shm_arena_t *arena = shm_chunk_of(first)->arena;
 		if (arena != locked) {
 			if (locked)

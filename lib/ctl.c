@@ -261,8 +261,9 @@ SHM_EXPORT int shimmer_ctl(const char *name, void *oldp, size_t *oldlenp,
 		return ctl_stats(name + 6, oldp, oldlenp, newp);
 	if (strcmp(name, "thread.tcache.flush") == 0) {
 		int err = action(oldp, oldlenp, newp);
-		if (err == 0 && shm_tls_cache)
-			shm_tcache_flush_all(shm_tls_cache);
+		shm_tcache_t *tc = shm_tcache_mine();
+		if (err == 0 && tc)
+			shm_tcache_flush_all(tc);
 		return err;
 	}
 	if (strncmp(name, "arena.", 6) == 0)

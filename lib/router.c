@@ -31,9 +31,9 @@ static void *alloc_class(unsigned cls)
 	 * a full cache of them. */
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	if (bin->head == NULL) {
-		shm_arena_fill(tc->arena, cls, bin, bin->fill);
-		if (bin->fill < bin->max / 2)
-			bin->fill *= 2;
+		shm_arena_fill(tc->arena, cls, bin, tc->fill[cls]);
+		if (tc->fill[cls] < bin->max / 2)
+			tc->fill[cls] *= 2;
 		shm_tcache_merge(tc, cls);
 	}
 	if ((p = shm_cache_bin_pop(bin)) != NULL)

@@ -167,16 +167,18 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 /*
  * The slab map holds two bytes per page: 0 for a page that holds no small
  * objects (header, free run, large block, a slab's guard page), else the
- * page's size class plus one and, in the high byte, its distance to the
- * slab's head page (a slab has at most SHM_SLAB_MAX_PAGES pages).  It is
- * the slab descriptors' cls and back in a form dense enough (2 KiB per
- * chunk) to stay in the cache on every free, where a program that frees at
- * random would miss on the 48-byte descriptors.  Memory from the OS comes
- * zeroed, so a new chunk's map says "no objects" everywhere.
+ * page's size class plus one in the low byte and, in the top four bits,
+ * its distance to the slab's head page (a slab has at most
+ * SHM_SLAB_MAX_PAGES pages), kept there already shifted by SHM_PAGE_SHIFT
+ * so that the free fast path finds p's offset in its slab with one mask.
+ * It is the slab descriptors' cls and back in a form dense enough (2 KiB
+ * per chunk) to stay in the cache on every free, where a program that
+ * frees at random would miss on the 48-byte descriptors.  Memory from the
+ * OS comes zeroed, so a new chunk's map says "no objects" everywhere.
  */
 static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
 {
-	return (uint16_t)(back << 8 | (cls + 1));
+	return (uint16_t)(back << SHM_PAGE_SHIFT | (cls + 1));
 }
 
 /* The class plus one, or 0 for a page without objects. */
@@ -185,11 +187,16 @@ static inline unsigned shm_slot_class1(unsigned slot)
 	return slot & 0xff;
 }
 
+/* How many pages the slot's page lies after its slab's head page. */
+static inline size_t shm_slot_back(unsigned slot)
+{
+	return slot >> SHM_PAGE_SHIFT;
+}
+
 /* The offset of p from the start of its slab, given p's slot. */
 static inline size_t shm_slot_offset(unsigned slot, const void *p)
 {
-	return ((size_t)(slot >> 8) << SHM_PAGE_SHIFT) +
-	       ((uintptr_t)p & SHM_PAGE_MASK);
+	return (slot & ~(unsigned)SHM_PAGE_MASK) | ((uintptr_t)p & SHM_PAGE_MASK);
 }
 
 /* ---- Registry (page.c) -------------------------------------------------- */
@@ -197,13 +204,18 @@ static inline size_t shm_slot_offset(unsigned slot, const void *p)
 enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
 
 extern uint8_t *shm_registry;
+/* Slots in the registry: 0 until it is reserved at start-up, so that the
+ * free fast path, which may run before, finds nothing there. */
+extern uintptr_t shm_registry_slots;
 
-/* What the slot of address a holds; valid once the allocator is started. */
+/* What the slot of address a holds. */
 static inline unsigned shm_registry_kind(uintptr_t a)
 {
-	if (SHM_UNLIKELY(a >> SHM_ADDR_BITS))
+	uintptr_t slot = a >> SHM_CHUNK_SHIFT;
+
+	if (SHM_UNLIKELY(slot >= shm_registry_slots))
 		return SHM_REG_NONE;
-	return shm_registry[a >> SHM_CHUNK_SHIFT];
+	return shm_registry[slot];
 }
 
 /* ---- Free-object links -------------------------------------------------- */
@@ -238,10 +250,9 @@ typedef struct shm_cache_bin {
 	void *head;
 	uint16_t count;
 	uint16_t max;		/* 0: the class is not cached */
-	uint16_t fill;		/* objects the next refill asks for */
 	/* The class's object test (shm_offset_is_object), copied here so
 	 * that the free fast path reads one cache line of metadata. */
-	uint16_t last;
+	uint32_t limit;
 	uint64_t div;
 	/* The program's calls served by this bin since its counts were last
 	 * merged into the arena's (plain increments: only its thread writes). */

@@ -62,8 +62,8 @@ void shm_sizeclass_init(void)
 
 		c->npages = sizeclass_slab_pages(c->size);
 		c->nobjs = (c->npages << SHM_PAGE_SHIFT) / c->size;
-		c->last = (c->nobjs - 1) * c->size;
-		c->div = UINT64_MAX / c->size + 1;
+		c->div = (uint64_t)(((unsigned __int128)1 << 64) / c->size) + 1;
+		c->limit = (uint32_t)((c->nobjs - 1) * (c->div * c->size));
 		c->tcache_max = sizeclass_tcache_max(c->size);
 	}
 

@@ -18,8 +18,8 @@ typedef struct shm_class_info {
 	uint32_t size;		/* object size */
 	uint32_t npages;	/* pages per slab */
 	uint32_t nobjs;		/* objects per slab */
-	uint32_t last;		/* slab offset of the last object */
-	uint64_t div;		/* ceil(2^64 / size): see shm_offset_is_object */
+	uint32_t limit;		/* see shm_offset_is_object */
+	uint64_t div;		/* floor(2^64 / size) + 1: see shm_offset_is_object */
 	uint32_t tcache_max;	/* objects a thread cache keeps */
 } shm_class_info_t;
 
@@ -36,22 +36,28 @@ static inline unsigned shm_size_class(size_t size)
 
 /*
  * Whether byte offset off of a slab starts one of its objects, given the
- * class's div and last.  A multiple of size times ceil(2^64 / size) wraps to
- * less than the multiplier and any other offset below 2^32 does not
- * (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019):
- * one multiplication and two comparisons, where dividing would cost tens of
- * cycles on the free fast path.  Exact for every offset a slab can have
- * (checked by the unit tests).
+ * class's div and limit: one multiplication and one comparison, where
+ * dividing would cost tens of cycles on the free fast path.
+ *
+ * With div = floor(2^64 / size) + 1, div * size = 2^64 + e for some e in
+ * [1, size].  Write off = q * size + r with 0 <= r < size.  Modulo 2^64,
+ * off * div = q * e + r * div, and for every offset below 2^32 neither
+ * term wraps (q * e < 2^46, far below div >= 2^50).  So a multiple of size
+ * (r = 0) gives q * e, which grows with q, and any other offset gives at
+ * least div.  limit = (nobjs - 1) * e, below div, therefore admits exactly
+ * the starts of objects 0 to nobjs - 1 (after Lemire, Kaser and Kurz,
+ * "Faster remainder by direct computation", 2019; checked at every offset
+ * by the unit tests).
  */
-static inline int shm_offset_is_object(uint64_t div, size_t last, size_t off)
+static inline int shm_offset_is_object(uint64_t div, uint32_t limit, size_t off)
 {
-	return (uint64_t)off * div < div && off <= last;
+	return (uint64_t)off * div <= limit;
 }
 
 /* Whether byte offset off of a slab of class cls starts an object. */
 static inline int shm_class_is_object(unsigned cls, size_t off)
 {
-	return shm_offset_is_object(shm_classes[cls].div, shm_classes[cls].last,
+	return shm_offset_is_object(shm_classes[cls].div, shm_classes[cls].limit,
 				    off);
 }
 

@@ -11,7 +11,9 @@
 #include <string.h>
 
 
-__thread shm_tcache_t *shm_tls_cache __attribute__((tls_model("initial-exec")));
+shm_tcache_t shm_tcache_none;
+__thread shm_tcache_t *shm_tls_cache __attribute__((tls_model("initial-exec"))) =
+	&shm_tcache_none;
 
 /* Set while this thread's cache is being made or after it was retired: the
  * thread then allocates from an arena directly, so nothing that runs inside
@@ -99,7 +101,7 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
 
 void shm_tcache_tick(void)
 {
-	shm_tcache_t *tc = shm_tls_cache;
+	shm_tcache_t *tc = shm_tcache_mine();
 
 	if (tc == NULL || ++tc->ticks % TICK_EVERY != 0)
 		return;
@@ -131,7 +133,7 @@ static void tcache_thread_exit(void *arg)
 	shm_tcache_t *tc = arg;
 
 	tls_no_cache = 1;
-	shm_tls_cache = NULL;
+	shm_tls_cache = &shm_tcache_none;
 	tcache_retire(tc);
 }
 
@@ -154,8 +156,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
 		bin->max = cached ? shm_classes[cls].tcache_max : 0;
-		bin->fill = 4;
-		bin->last = (uint16_t)shm_classes[cls].last;
+		tc->fill[cls] = 4;
+		bin->limit = shm_classes[cls].limit;
 		bin->div = shm_classes[cls].div;
 	}
 	tc->arena = shm_arena_attach();
@@ -175,7 +177,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 /* The thread's cache, made on first use; NULL where none may be made. */
 shm_tcache_t *shm_tcache_get(void)
 {
-	shm_tcache_t *tc = shm_tls_cache;
+	shm_tcache_t *tc = shm_tcache_mine();
 
 	if (SHM_LIKELY(tc != NULL) || tls_no_cache)
 		return tc;

@@ -14,15 +14,30 @@ typedef struct shm_tcache {
 	 * room check like a full bin. */
 	shm_cache_bin_t bin1[SHM_NCLASSES + 1];
 	shm_arena_t *arena;		/* where refills come from */
+	uint16_t fill[SHM_NCLASSES];	/* objects the next refill asks for */
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
-/* The thread's cache, or NULL: before start-up, while the cache is being
- * made, and after the thread's cache was flushed at exit. */
+/* The cache of a thread that has none (before start-up, while its cache
+ * is being made, after it was flushed at exit): every bin empty and
+ * without room, so that the fast paths fall through to the slow ones
+ * without testing for it.  Nothing ever writes to it. */
+extern shm_tcache_t shm_tcache_none;
+
+/* The thread's cache, or &shm_tcache_none. */
 extern __thread shm_tcache_t *shm_tls_cache
 	__attribute__((tls_model("initial-exec")));
+
+/* The thread's cache, or NULL where it has none (made on first use by
+ * shm_tcache_get, not here). */
+static inline shm_tcache_t *shm_tcache_mine(void)
+{
+	shm_tcache_t *tc = shm_tls_cache;
+
+	return tc == &shm_tcache_none ? NULL : tc;
+}
 
 static inline shm_cache_bin_t *shm_tcache_bin(shm_tcache_t *tc, unsigned cls)
 {
@@ -57,6 +72,10 @@ static inline void *shm_cache_bin_pop(shm_cache_bin_t *bin)
 	if (SHM_CHECKS && SHM_UNLIKELY((uintptr_t)next & (SHM_MIN_ALIGN - 1)))
 		return NULL;
 	bin->head = next;
+	/* The next pop reads next's link: fetching it now, while the program
+	 * works with obj, spares that pop a cache miss where the objects have
+	 * not been touched for a while (a refill hands out whole slab lists). */
+	__builtin_prefetch(next);
 	bin->count--;
 	bin->nmalloc++;
 	obj->key = 0;
@@ -68,7 +87,10 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 	shm_link_t *obj = p;
 
 	obj->next = shm_link_encode(obj, bin->head);
-	obj->key = shm_secret;
+	/* Stored on its own: the compiler otherwise pairs it with the link
+	 * into one vector store, which needs two register-to-vector moves
+	 * and an unpack more than two plain stores do. */
+	__atomic_store_n(&obj->key, shm_secret, __ATOMIC_RELAXED);
 	bin->head = obj;
 	bin->count++;
 	bin->nfree++;
@@ -76,9 +98,9 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 
 /*
  * The malloc fast path.  Contract: it serves a request only when the size
- * is small (<= SHM_SMALL_MAX), the thread has a cache, and the cache's bin
- * for the size class is not empty; the object is popped from the bin and
- * its free marker cleared.  Everything else - start-up, the first call of a
+ * is small (<= SHM_SMALL_MAX), the thread has a cache (shm_tcache_none's
+ * bins are always empty), and the cache's bin for the size class is not
+ * empty; the object is popped from the bin and its free marker cleared.  Everything else - start-up, the first call of a
  * thread, an empty bin, large and huge sizes, impossible sizes - goes to
  * shm_malloc_slow.  No lock, no atomic, no system call.
  */
@@ -86,7 +108,7 @@ static inline void *shm_malloc_fast(size_t size)
 {
 	shm_tcache_t *tc = shm_tls_cache;
 
-	if (SHM_LIKELY(size <= SHM_SMALL_MAX && tc != NULL)) {
+	if (SHM_LIKELY(size <= SHM_SMALL_MAX)) {
 		void *p = shm_cache_bin_pop(shm_tcache_bin(tc, shm_size_class(size)));
 		if (SHM_LIKELY(p != NULL))
 			return p;
@@ -96,7 +118,8 @@ static inline void *shm_malloc_fast(size_t size)
 
 /*
  * The free fast path.  Contract: it handles p only when the thread has a
- * cache, the registry says p lies in one of our chunks, the chunk's slab map
+ * cache (no bin of shm_tcache_none has room), the registry says p lies in
+ * one of our chunks (never before start-up), the chunk's slab map
  * says p's page holds objects (else it leads to a bin without room), p is
  * exactly the start of an object, the bin has room, and the object is not
  * already marked free; the object is then marked free and pushed.
@@ -108,7 +131,7 @@ static inline void shm_free_fast(void *p)
 	shm_tcache_t *tc = shm_tls_cache;
 	uintptr_t a = (uintptr_t)p;
 
-	if (SHM_LIKELY(tc != NULL && shm_registry_kind(a) == SHM_REG_CHUNK)) {
+	if (SHM_LIKELY(shm_registry_kind(a) == SHM_REG_CHUNK)) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
 		unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
 		shm_cache_bin_t *bin = &tc->bin1[shm_slot_class1(slot)];
@@ -117,7 +140,7 @@ static inline void shm_free_fast(void *p)
 		 * block once p has passed the other checks (and under valgrind,
 		 * where no bin has room, it is not to be read here at all). */
 		if (SHM_LIKELY((!SHM_CHECKS ||
-				shm_offset_is_object(bin->div, bin->last, off)) &&
+				shm_offset_is_object(bin->div, bin->limit, off)) &&
 			       bin->count < bin->max &&
 			       (!SHM_CHECKS ||
 				((shm_link_t *)p)->key != shm_secret))) {

@@ -14,7 +14,8 @@
  * back to the arena (malloc_trim, or a bin overflowing with frees) also
  * follows the links and must stop the same way rather than crash or hand
  * the bad pointer on, wherever the damaged link lies in the bin: in the
- * part that goes back or in the part that stays.
+ * part that goes back or in the part that stays.  A damaged link in a
+ * slab's free list is caught by the mallocs that refill the cache from it.
  */
 #include "config.h"
 
@@ -106,12 +107,41 @@ static void flush_keeps_damage(void)
 	child_say("frees returned\n");
 }
 
+/* A damaged link in a slab's free list, reached by refills of the thread
+ * cache: every other block of a few slabs is freed and given back to the
+ * slabs by malloc_trim, one of them is damaged there, and mallocs of the
+ * class then take the slabs' lists, which hand out every freed block, so
+ * the damaged link must be caught on the way. */
+static void slab_list_refill(void)
+{
+	enum { N = 512 };
+	static void *more[N];
+
+	for (int i = 0; i < N; i++) {
+		more[i] = malloc(hide_size(SIZE));
+		child_require(more[i] != NULL, "malloc");
+	}
+	for (int i = 1; i < N; i += 2)
+		free(more[i]);
+	malloc_trim(0);
+	unsigned char *stale = hide_ptr(more[N / 2 + 1]);
+	uint64_t word;
+	child_announce(stale);
+	memcpy(&word, stale, sizeof word);
+	word ^= 1;
+	memcpy(stale, &word, sizeof word);
+	for (int i = 1; i < N; i += 2)
+		more[i] = malloc(hide_size(SIZE));
+	child_say("mallocs returned\n");
+}
+
 static const struct harden_case cases[] = {
 	{ "tcache", "damaged link in the thread cache, two mallocs", NULL, malloc_twice },
 	{ "arena", "damaged link in a slab (tcache:false), two mallocs", "tcache:false", malloc_twice },
 	{ "trim", "damaged link in the thread cache, malloc_trim", NULL, flush_by_trim },
 	{ "frees", "damaged link in the thread cache, bin overflows", NULL, flush_by_frees },
 	{ "frees-kept", "damaged link in the part of the bin a flush keeps", NULL, flush_keeps_damage },
+	{ "refill", "damaged link in a slab, taken by refills of the thread cache", NULL, slab_list_refill },
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -126,7 +156,7 @@ int main(int argc, char **argv)
 	 * flushed instead of malloc. */
 	static const char *const funcs[] = {
 		"malloc", "malloc", "malloc|malloc_trim", "malloc|free|malloc_trim",
-		"malloc|free|malloc_trim",
+		"malloc|free|malloc_trim", "malloc",
 	};
 
 	plan(2 * (int)NCASES);
