@@ -54,8 +54,9 @@ void shm_sizeclass_init(void)
 	for (uint32_t size = 16; size <= 128; size += 16)
 		shm_classes[cls++].size = size;
 	for (uint32_t base = 128; base < 16384; base *= 2)
-		for (uint32_t step = 1; step <= 4; step++)
-			shm_classes[cls++].size = base + step * (base / 4);
+		for (uint32_t step = 1, n = base < 1024 || base >= 8192 ? 4 : 8;
+		     step <= n; step++)
+			shm_classes[cls++].size = base + step * (base / n);
 
 	for (cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_class_info_t *c = &shm_classes[cls];

@@ -2,8 +2,12 @@
 /*
  * sizeclass.h - small size classes: 16 B to 16 KiB, eight 16-byte steps up
  * to 128 B, then four classes per power of two, so no request wastes more
- * than a quarter of its block.  The router maps a size to its class with one
- * table lookup.
+ * than a quarter of its block; but eight from 1 KiB to 8 KiB, where a
+ * quarter is hundreds of bytes: page-sized buffers with a small header
+ * (4096 + 8 bytes, as sqlite allocates them) would otherwise fill blocks a
+ * quarter bigger.  Above 8 KiB, slabs of at most SHM_SLAB_MAX_PAGES pages
+ * would lose more to their tails than finer classes save.  The router maps
+ * a size to its class with one table lookup.
  */
 #ifndef SHIMMER_SIZECLASS_H
 #define SHIMMER_SIZECLASS_H
@@ -11,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_NCLASSES 36
+#define SHM_NCLASSES 48
 #define SHM_SLAB_MAX_PAGES 16
 
 typedef struct shm_class_info {

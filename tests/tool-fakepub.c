@@ -39,8 +39,9 @@
 
 static const uint32_t class_size[SHM_PUB_CLASSES] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
-	512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584,
-	4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384
+	512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920,
+	2048, 2304, 2560, 2816, 3072, 3328, 3584, 3840, 4096, 4608, 5120,
+	5632, 6144, 6656, 7168, 7680, 8192, 10240, 12288, 14336, 16384
 };
 
 /* The picture: three chunks, two huge blocks.  Page counts by state are
@@ -64,7 +65,8 @@ static void draw(void)
 {
 	size_t at;
 
-	/* Class 13 is written 'd', like a dirty page; its fill mark tells. */
+	/* Classes 13 and 43 are written 'd' and 'H', like a dirty page and a
+	 * header page; their fill marks tell. */
 	at = 0;
 	pic[0].addr = 0x7f0000000000ull;
 	pic[0].arena = 0;
@@ -82,7 +84,7 @@ static void draw(void)
 	pic[1].addr = 0x7f0000400000ull;
 	pic[1].arena = 0;
 	run(&pic[1], &at, 13, 'H', ' ', 0);
-	run(&pic[1], &at, 4, 'j', '0', 5);
+	run(&pic[1], &at, 4, 'H', '0', 5);
 	run(&pic[1], &at, SHM_PUB_CHUNK_PAGES - at, '.', ' ', 1);
 
 	/* A page in a state the tool does not know, written '<'. */

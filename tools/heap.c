@@ -32,8 +32,9 @@ const char *const heap_pages_name[HP_COUNT] = {
 
 /*
  * Slab pages carry a fill mark and no other page does.  The class digits
- * 'd', 'g' and 'l' (13, 16, 21) are also the letters of dirty, guard and
- * large pages, so the fill mark is what tells them apart.
+ * 'd', 'g', 'l', 'H' and 'L' (13, 16, 21, 43, 47) are also the letters of
+ * dirty, guard, large and header pages, so the fill mark is what tells
+ * them apart.
  */
 static bool heap_is_fill(char fill)
 {
@@ -48,6 +49,8 @@ int heap_slab_class(char state, char fill)
 		return state - '0';
 	if (state >= 'a' && state <= 'z')
 		return state - 'a' + 10;
+	if (state >= 'A' && state <= 'L')
+		return state - 'A' + 36;
 	return -1;
 }
 

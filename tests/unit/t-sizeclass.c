@@ -2,7 +2,7 @@
 /*
  * t-sizeclass.c - the size-class table: every small size maps to the
  * smallest class that holds it, no class wastes more than a quarter of a
- * request, slabs are laid out as the rest of the allocator assumes, and the
+ * request (an eighth from 1 KiB to 8 KiB), slabs are laid out as the rest of the allocator assumes, and the
  * test of whether a slab offset starts an object is exact.
  */
 #include "shimmer-internal.h"
@@ -24,7 +24,7 @@ int main(void)
 	ok(ascending, "class sizes strictly increase");
 	ok(aligned, "every class size is a multiple of 16");
 
-	size_t bad_fit = 0, bad_waste = 0;
+	size_t bad_fit = 0, bad_waste = 0, bad_fine = 0;
 	for (size_t size = 0; size <= SHM_SMALL_MAX; size++) {
 		unsigned c = shm_size_class(size);
 		size_t got = shm_classes[c].size;
@@ -32,9 +32,12 @@ int main(void)
 			bad_fit++;
 		if (size > 128 && got * 4 > size * 5)
 			bad_waste++;
+		if (size > 1024 && size <= 8192 && got * 8 > size * 9)
+			bad_fine++;
 	}
 	is(bad_fit, 0, "each size maps to the smallest class that holds it");
 	is(bad_waste, 0, "no class above 128 B wastes more than 25 %%");
+	is(bad_fine, 0, "no class from 1 KiB to 8 KiB wastes more than 12.5 %%");
 
 	size_t bad_slab = 0, bad_index = 0;
 	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
