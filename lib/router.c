@@ -28,11 +28,15 @@ static void *alloc_class(unsigned cls)
 	}
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
-	 * a full cache of them. */
+	 * a full cache of them; and up to SHM_REFILL_BYTES of objects, since
+	 * each one taken is written and its page made resident, and what a
+	 * thread that stops allocating the class (a main thread done setting
+	 * up, a producer between bursts) holds stays there. */
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	if (bin->head == NULL) {
 		shm_arena_fill(tc->arena, cls, bin, bin->fill);
-		if (bin->fill < bin->max / 2)
+		if (bin->fill < bin->max / 2 &&
+		    (size_t)bin->fill * 2 * shm_classes[cls].size <= SHM_REFILL_BYTES)
 			bin->fill *= 2;
 		shm_tcache_merge(tc, cls);
 	}

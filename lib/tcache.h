@@ -19,6 +19,12 @@ typedef struct shm_tcache {
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
+/* The most bytes of objects a refill grows to (it starts at 4 objects,
+ * whatever their size).  A refill twice as big halves the lock round trips
+ * of a thread that allocates much of one class, which matters little once
+ * they are this rare. */
+#define SHM_REFILL_BYTES ((size_t)16 << 10)
+
 /* The thread's cache, or NULL: before start-up, while the cache is being
  * made, and after the thread's cache was flushed at exit. */
 extern __thread shm_tcache_t *shm_tls_cache
