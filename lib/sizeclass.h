@@ -20,7 +20,7 @@ typedef struct shm_class_info {
 	uint32_t nobjs;		/* objects per slab */
 	uint32_t last;		/* slab offset of the last object */
 	uint64_t div;		/* ceil(2^64 / size): see shm_offset_is_object */
-	uint32_t tcache_max;	/* objects a thread cache keeps */
+	uint32_t tcache_max;	/* most objects a thread cache keeps */
 } shm_class_info_t;
 
 extern shm_class_info_t shm_classes[SHM_NCLASSES];

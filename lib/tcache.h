@@ -19,6 +19,12 @@ typedef struct shm_tcache {
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
+/* The bound in objects a bin starts with (the class's own if lower); each
+ * refill doubles it up to the class's.  A thread that only frees blocks of
+ * a class, made by other threads, so caches few of them, and a thread that
+ * allocates the class reaches the full bound after a few refills. */
+#define SHM_BIN_START 64
+
 /* The most bytes of objects a refill grows to (it starts at 4 objects,
  * whatever their size).  A refill twice as big halves the lock round trips
  * of a thread that allocates much of one class, which matters little once
