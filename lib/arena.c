@@ -11,34 +11,72 @@
  */
 #include "shimmer-internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 shm_arena_t **shm_arenas;
 unsigned shm_narenas;
 
+/* Guards the making of arenas: two threads that pick the same missing
+ * arena make it once. */
+static pthread_mutex_t shm_arenas_lock = PTHREAD_MUTEX_INITIALIZER;
+
+shm_arena_t *shm_arena_at(unsigned index)
+{
+	return __atomic_load_n(&shm_arenas[index], __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Arenas are made when a thread first picks one, not at start-up: an arena
+ * costs a page of metadata as soon as it is written, and a program with
+ * fewer threads than arenas would carry the rest for nothing.
+ */
 shm_arena_t *shm_arena_get(unsigned index)
 {
-	return shm_arenas[index % shm_narenas];
+	shm_arena_t *arena = shm_arena_at(index);
+
+	if (arena != NULL)
+		return arena;
+	pthread_mutex_lock(&shm_arenas_lock);
+	arena = shm_arenas[index];
+	if (arena == NULL && (arena = shm_base_alloc(sizeof(*arena))) != NULL) {
+		shm_lock_init(&arena->lock);
+		arena->index = index;
+		arena->random = shm_secret ^ index;
+		arena->pub = shm_publish_arena(index);
+		__atomic_store_n(&shm_arenas[index], arena, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&shm_arenas_lock);
+	return arena;
 }
 
 /*
  * A thread whose cache is made takes the arena with the fewest threads, the
- * first such on a tie.  Running threads are so spread evenly, and a thread
- * that starts after others ended takes over an arena they warmed instead
- * of touching a fresh one: programs that start short-lived threads one or
- * two at a time keep their heap in as many arenas as they run threads.
- * The counts are read without a lock; a race costs only balance.
+ * first such on a tie (an arena not made yet has none).  Running threads
+ * are so spread evenly, and a thread that starts after others ended takes
+ * over an arena they warmed instead of touching a fresh one: programs that
+ * start short-lived threads one or two at a time keep their heap in as many
+ * arenas as they run threads.  The counts are read without a lock; a race
+ * costs only balance.  Without memory for a new arena, arena 0 (made at
+ * start-up) serves.
  */
 shm_arena_t *shm_arena_attach(void)
 {
-	shm_arena_t *best = shm_arenas[0];
+	unsigned best = 0, fewest = UINT_MAX;
 
-	for (unsigned i = 1; i < shm_narenas; i++)
-		if (__atomic_load_n(&shm_arenas[i]->nthreads, __ATOMIC_RELAXED) <
-		    __atomic_load_n(&best->nthreads, __ATOMIC_RELAXED))
-			best = shm_arenas[i];
-	__atomic_fetch_add(&best->nthreads, 1, __ATOMIC_RELAXED);
-	return best;
+	for (unsigned i = 0; i < shm_narenas && fewest > 0; i++) {
+		shm_arena_t *arena = shm_arena_at(i);
+		unsigned n = arena ? __atomic_load_n(&arena->nthreads, __ATOMIC_RELAXED) : 0;
+		if (n < fewest) {
+			fewest = n;
+			best = i;
+		}
+	}
+	shm_arena_t *arena = shm_arena_get(best);
+	if (arena == NULL)
+		arena = shm_arena_at(0);
+	__atomic_fetch_add(&arena->nthreads, 1, __ATOMIC_RELAXED);
+	return arena;
 }
 
 void shm_arena_detach(shm_arena_t *arena)
@@ -616,8 +654,9 @@ void shm_arenas_decay_poll(uint32_t now)
 		return;
 	shm_huge_decay(false, NULL);
 	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_arenas[i];
-		if (__atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
+		shm_arena_t *arena = shm_arena_at(i);
+		if (arena == NULL ||
+		    __atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
 		    pthread_mutex_trylock(&arena->lock) != 0)
 			continue;
 		if ((uint32_t)(now - arena->last_purge) >= every)
@@ -629,33 +668,31 @@ void shm_arenas_decay_poll(uint32_t now)
 bool shm_arenas_init(void)
 {
 	shm_arenas = shm_base_alloc(shm_narenas * sizeof(*shm_arenas));
-	if (shm_arenas == NULL)
-		return false;
-	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_base_alloc(sizeof(*arena));
-		if (arena == NULL)
-			return false;
-		shm_lock_init(&arena->lock);
-		arena->index = i;
-		arena->random = shm_secret ^ i;
-		arena->pub = shm_publish_arena(i);
-		shm_arenas[i] = arena;
-	}
-	return true;
+	return shm_arenas != NULL && shm_arena_get(0) != NULL;
 }
 
+/* An arena made between these and fork() would miss its lock: the making
+ * is locked out first. */
 void shm_arena_prefork(void)
 {
+	pthread_mutex_lock(&shm_arenas_lock);
 	for (unsigned i = 0; i < shm_narenas; i++)
-		pthread_mutex_lock(&shm_arenas[i]->lock);
+		if (shm_arenas[i])
+			pthread_mutex_lock(&shm_arenas[i]->lock);
 }
 
 void shm_arena_postfork(bool child)
 {
 	for (unsigned i = 0; i < shm_narenas; i++) {
+		if (shm_arenas[i] == NULL)
+			continue;
 		if (child)
 			shm_lock_init(&shm_arenas[i]->lock);
 		else
 			pthread_mutex_unlock(&shm_arenas[i]->lock);
 	}
+	if (child)
+		shm_lock_init(&shm_arenas_lock);
+	else
+		pthread_mutex_unlock(&shm_arenas_lock);
 }

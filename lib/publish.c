@@ -160,7 +160,9 @@ void shm_publish_snapshot(void)
 	uint32_t nchunks = 0, truncated = 0;
 
 	for (unsigned a = 0; a < shm_narenas; a++) {
-		shm_arena_t *arena = shm_arenas[a];
+		shm_arena_t *arena = shm_arena_at(a);
+		if (arena == NULL)
+			continue;
 		pthread_mutex_lock(&arena->lock);
 		for (shm_chunk_t *c = arena->chunks; c; c = c->next) {
 			if (nchunks == SHM_PUB_MAX_CHUNKS) {

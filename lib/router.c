@@ -28,11 +28,19 @@ static void *alloc_class(unsigned cls)
 	}
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
-	 * a full cache of them. */
+	 * a full cache of them; and up to SHM_REFILL_BYTES of objects, since
+	 * each one taken is written and its page made resident, and what a
+	 * thread that stops allocating the class (a main thread done setting
+	 * up, a producer between bursts) holds stays there. */
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	if (bin->head == NULL) {
+		/* Each refill doubles the bin's bound, up to the class's. */
+		unsigned bound = shm_classes[cls].tcache_max;
+		if (bin->max < bound)
+			bin->max = (uint16_t)(bin->max * 2 < bound ? bin->max * 2 : bound);
 		shm_arena_fill(tc->arena, cls, bin, tc->fill[cls]);
-		if (tc->fill[cls] < bin->max / 2)
+		if (tc->fill[cls] < bin->max / 2 &&
+		    (size_t)tc->fill[cls] * 2 * shm_classes[cls].size <= SHM_REFILL_BYTES)
 			tc->fill[cls] *= 2;
 		shm_tcache_merge(tc, cls);
 	}
@@ -219,8 +227,15 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
 
 /* ---- Free ---------------------------------------------------------------------- */
 
-/* Cache a small object the fast path did not take (making room in a full
- * bin), or give it straight back to its slab. */
+/*
+ * Cache a small object the fast path did not take (making room in a full
+ * bin), or give it straight back to its slab.  A full bin keeps half its
+ * objects for the mallocs to come, unless its thread only frees into it:
+ * one whose bound never grew (it was seldom or never refilled) and that
+ * saw no malloc since it was last refilled or flushed holds blocks other
+ * threads made, which this one does not use; kept, they would pin their
+ * slabs while their maker carves new ones.  It gives them all back.
+ */
 static void free_small(void *p, unsigned cls)
 {
 	shm_tcache_t *tc = shm_tcache_get();
@@ -230,7 +245,8 @@ static void free_small(void *p, unsigned cls)
 		shm_arena_free_small(p);
 		return;
 	}
-	shm_tcache_flush(tc, cls, bin->max / 2);
+	bool only_frees = bin->nmalloc == 0 && bin->max < shm_classes[cls].tcache_max;
+	shm_tcache_flush(tc, cls, only_frees ? 0 : bin->max / 2);
 	shm_cache_bin_push(bin, p);
 }
 

@@ -35,13 +35,15 @@
  *   (next ^ secret ^ address) keeps a forged link from steering the allocator.
  *
  * SYNCHRONIZATION
+ *   - shm_arenas_lock (arena.c) guards the making of arenas.
  *   - shm_arena_t.lock guards everything in the arena: its bins, slabs, the
  *     page descriptors of its chunks, its free-run index and counters.
  *   - shm_huge_lock (huge.c) guards the huge-block table.
  *   - shm_base_lock (base.c) guards the metadata bump allocator.
  *   - shm_tcache_list_lock (tcache.c) guards the list of live caches.
  *   - shm_dss_lock (os.c) guards brk.
- *   Lock order: tcache list -> arena (one at a time) -> huge -> base -> dss.
+ *   Lock order: tcache list -> arenas -> arena (one at a time) -> huge ->
+ *   base -> dss.
  *   A thread cache is touched only by its thread (and by a fork child after
  *   the other threads are gone), so the fast paths take no lock and no atomic.
  *   Every lock is taken before fork() and released (parent) or re-created
@@ -292,9 +294,12 @@ typedef struct shm_arena {
 	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
 } shm_arena_t;
 
+/* shm_narenas slots, each NULL until its arena is made (shm_arena_get);
+ * arena 0 is made at start-up. */
 extern shm_arena_t **shm_arenas;
 extern unsigned shm_narenas;
 
+shm_arena_t *shm_arena_at(unsigned index);
 shm_arena_t *shm_arena_get(unsigned index);
 shm_arena_t *shm_arena_attach(void);
 void shm_arena_detach(shm_arena_t *arena);

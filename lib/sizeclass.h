@@ -24,7 +24,7 @@ typedef struct shm_class_info {
 	uint32_t nobjs;		/* objects per slab */
 	uint32_t limit;		/* see shm_offset_is_object */
 	uint64_t div;		/* floor(2^64 / size) + 1: see shm_offset_is_object */
-	uint32_t tcache_max;	/* objects a thread cache keeps */
+	uint32_t tcache_max;	/* most objects a thread cache keeps */
 } shm_class_info_t;
 
 extern shm_class_info_t shm_classes[SHM_NCLASSES];

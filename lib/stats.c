@@ -31,7 +31,9 @@ void shm_stats_gather(shm_stats_t *st)
 		st->cls[c].nfree = pend_free[c];
 	}
 	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_arenas[i];
+		shm_arena_t *arena = shm_arena_at(i);
+		if (arena == NULL)
+			continue;
 		const shm_pub_arena_t *a = arena->pub;
 		pthread_mutex_lock(&arena->lock);
 		for (unsigned c = 0; c < SHM_NCLASSES; c++) {
@@ -368,7 +370,7 @@ SHM_EXPORT int malloc_info(int options, FILE *fp)
 	shm_stats_gather(&st);
 	fprintf(fp, "<malloc version=\"shimmer-%s\">\n", SHIMMER_VERSION);
 	for (unsigned i = 0; i < shm_narenas; i++) {
-		const shm_pub_arena_t *a = shm_arenas[i]->pub;
+		const shm_pub_arena_t *a = shm_publish_arena(i);
 		uint64_t count = 0, bytes = 0;
 		fprintf(fp, "<heap nr=\"%u\">\n<sizes>\n", i);
 		for (unsigned c = 0; c < SHM_NCLASSES; c++) {

@@ -155,7 +155,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&
 			      shm_classes[cls].size <= shm_opt.tcache_max;
-		bin->max = cached ? shm_classes[cls].tcache_max : 0;
+		uint32_t bound = shm_classes[cls].tcache_max;
+		bin->max = cached ? (uint16_t)(bound < SHM_BIN_START ? bound : SHM_BIN_START) : 0;
 		tc->fill[cls] = 4;
 		bin->limit = shm_classes[cls].limit;
 		bin->div = shm_classes[cls].div;

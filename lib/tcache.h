@@ -26,6 +26,18 @@ typedef struct shm_tcache {
  * without testing for it.  Nothing ever writes to it. */
 extern shm_tcache_t shm_tcache_none;
 
+/* The bound in objects a bin starts with (the class's own if lower); each
+ * refill doubles it up to the class's.  A thread that only frees blocks of
+ * a class, made by other threads, so caches few of them, and a thread that
+ * allocates the class reaches the full bound after a few refills. */
+#define SHM_BIN_START 64
+
+/* The most bytes of objects a refill grows to (it starts at 4 objects,
+ * whatever their size).  A refill twice as big halves the lock round trips
+ * of a thread that allocates much of one class, which matters little once
+ * they are this rare. */
+#define SHM_REFILL_BYTES ((size_t)16 << 10)
+
 /* The thread's cache, or &shm_tcache_none. */
 extern __thread shm_tcache_t *shm_tls_cache
 	__attribute__((tls_model("initial-exec")));

@@ -7,7 +7,7 @@
  * it; a request that nothing fits grows a smaller cached mapping, keeping
  * its pages (or, where mremap refuses a mapping, realloc copies and a fresh
  * one is taken); a zeroed request gets a fresh mapping; blocks too big for
- * the cache are unmapped at once; the cache holds up to 1.5 times the
+ * the cache are unmapped at once; the cache holds up to the
  * recent peak of live huge bytes (64 MiB at least); and cached mappings are
  * unmapped after the decay time or on trim.
  */
@@ -142,6 +142,11 @@ int main(void)
 	for (int i = 0; i < 12; i++)
 		shm_free_fast(blk[i]);
 	is(cached_now(), 96 * MiB, "96 MiB freed after being live together are all cached");
+	for (int i = 0; i < 2; i++)
+		blk[i] = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, true);
+	for (int i = 0; i < 2; i++)
+		shm_free_fast(blk[i]);
+	is(cached_now(), 96 * MiB, "but no more than that peak");
 	malloc_trim(0);
 
 	shm_opt.decay_ms = 300;

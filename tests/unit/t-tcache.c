@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-tcache.c - how a thread cache refills and flushes: the first refill of
+ * a class brings 4 objects, each next one twice as many, up to half the bin
+ * and at most SHM_REFILL_BYTES of objects; a bin's bound starts at
+ * SHM_BIN_START and doubles with each refill up to the class's, so a thread
+ * that only frees blocks other threads made keeps few, giving all back when
+ * its bin is full, while one that allocates the class keeps half a full bin.
+ */
+#include "tcache.h"
+#include "../tap.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define REFILLS 8
+
+/* Allocate blocks of size until REFILLS refills have happened, keeping them
+ * all, and note how many objects each refill brought. */
+static void refill_sizes(size_t size, unsigned *got, void **keep, size_t nkeep)
+{
+	shm_cache_bin_t *bin = shm_tcache_bin(shm_tls_cache, shm_size_class(size));
+	unsigned n = 0;
+
+	for (size_t i = 0; i < nkeep && n < REFILLS; i++) {
+		bool empty = bin->count == 0;
+		keep[i] = malloc(size);
+		if (empty)
+			got[n++] = bin->count + 1u;
+	}
+}
+
+static void check(size_t size)
+{
+	static void *keep[4096];
+	unsigned got[REFILLS] = { 0 };
+	const shm_class_info_t *c = &shm_classes[shm_size_class(size)];
+	unsigned want = 4, errors = 0;
+
+	refill_sizes(size, got, keep, sizeof(keep) / sizeof(keep[0]));
+	for (unsigned i = 0; i < REFILLS; i++) {
+		if (got[i] != want) {
+			diag("refill %u of %zu-byte blocks: %u objects, not %u",
+			     i, size, got[i], want);
+			errors++;
+		}
+		if (want < c->tcache_max / 2 && want * 2 * size <= SHM_REFILL_BYTES)
+			want *= 2;
+	}
+	ok(errors == 0, "%zu-byte blocks: refills of 4 doubling up to %u", size,
+	   want);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]) && keep[i]; i++) {
+		free(keep[i]);
+		keep[i] = NULL;
+	}
+}
+
+#define NBLOCKS 1000
+
+struct freer {
+	void **blocks;
+	unsigned most, max;	/* the bin's largest count and its bound */
+};
+
+/* Free blocks another thread made, as a consumer of a queue would. */
+static void *consume(void *arg)
+{
+	struct freer *f = arg;
+	void *volatile own = malloc(8192);	/* makes this thread's cache */
+
+	free(own);
+	for (unsigned i = 0; i < NBLOCKS; i++) {
+		free(f->blocks[i]);
+		shm_cache_bin_t *bin = shm_tcache_bin(shm_tls_cache, shm_size_class(64));
+		if (bin->count > f->most)
+			f->most = bin->count;
+		f->max = bin->max;
+	}
+	return NULL;
+}
+
+static void flushes(void)
+{
+	static void *blocks[NBLOCKS];
+	struct freer f = { blocks, 0, 0 };
+	unsigned cls = shm_size_class(64);
+	pthread_t t;
+
+	for (unsigned i = 0; i < NBLOCKS; i++)
+		blocks[i] = malloc(64);
+	pthread_create(&t, NULL, consume, &f);
+	pthread_join(t, NULL);
+	is(f.max, SHM_BIN_START, "a thread that only frees keeps its first bound");
+	ok(f.most <= SHM_BIN_START, "and so at most %u blocks (%u)", SHM_BIN_START,
+	   f.most);
+
+	shm_cache_bin_t *bin = shm_tcache_bin(shm_tls_cache, cls);
+	for (unsigned i = 0; i < NBLOCKS; i++)
+		blocks[i] = malloc(64);
+	for (unsigned i = 0; i < NBLOCKS; i++)
+		free(blocks[i]);
+	is(bin->max, shm_classes[cls].tcache_max,
+	   "a thread that allocated the class has its full bound");
+	ok(bin->count >= bin->max / 2, "and keeps half a full bin (%u)", bin->count);
+}
+
+int main(void)
+{
+	void *volatile first = malloc(8192);	/* makes this thread's cache */
+
+	free(first);
+	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
+		skip(7, "no thread cache");
+		return done_testing();
+	}
+	check(16);	/* half the bin first: 128 objects */
+	check(512);	/* the byte bound first: 32 objects */
+	check(4096);	/* never more than the first 4 */
+	flushes();
+	return done_testing();
+}
