@@ -112,9 +112,10 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
  * The malloc fast path.  Contract: it serves a request only when the size
  * is small (<= SHM_SMALL_MAX), the thread has a cache (shm_tcache_none's
  * bins are always empty), and the cache's bin for the size class is not
- * empty; the object is popped from the bin and its free marker cleared.  Everything else - start-up, the first call of a
- * thread, an empty bin, large and huge sizes, impossible sizes - goes to
- * shm_malloc_slow.  No lock, no atomic, no system call.
+ * empty; the object is popped from the bin and its free marker cleared.
+ * Everything else - start-up, the first call of a thread, an empty bin,
+ * large and huge sizes, impossible sizes - goes to shm_malloc_slow.  No
+ * lock, no atomic, no system call.
  */
 static inline void *shm_malloc_fast(size_t size)
 {
