@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Unit tests of the allocator's internals: linked against the convenience
 # library so that they can call shm_* functions directly.
-UNIT_TESTS = tests/unit/t-sizeclass tests/unit/t-page tests/unit/t-huge
+UNIT_TESTS = tests/unit/t-sizeclass tests/unit/t-page tests/unit/t-huge \
+	tests/unit/t-decay
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_t_sizeclass_SOURCES = tests/unit/t-sizeclass.c tests/tap.h
@@ -10,3 +11,5 @@ tests_unit_t_page_SOURCES = tests/unit/t-page.c tests/tap.h
 tests_unit_t_page_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
 tests_unit_t_huge_SOURCES = tests/unit/t-huge.c tests/tap.h
 tests_unit_t_huge_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
+tests_unit_t_decay_SOURCES = tests/unit/t-decay.c tests/tap.h
+tests_unit_t_decay_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
