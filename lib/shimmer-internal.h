@@ -16,7 +16,8 @@
  *   start-up / fork / thread exit.
  *
  * MEMORY
- *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
+ *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size, carved from a
+ *   region of address space its arena maps several chunks at a time.  Its first
  *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
  *   one shm_page_t per page); the remaining pages are handed out as runs.
  *   A run is either free (in its arena's free-run index), a slab (cut into
@@ -267,6 +268,9 @@ typedef struct shm_arena {
 	shm_chunk_t *chunks;		/* every chunk of the arena */
 	size_t nempty;			/* chunks entirely free */
 	uint32_t last_purge;		/* ms stamp of the last decay pass */
+	/* Mapped address space not yet made into chunks (page.c). */
+	char *region_next, *region_end;
+	size_t region_chunks;		/* chunks the next region maps */
 	shm_bin_t bins[SHM_NCLASSES];
 	uint64_t random;		/* random_slab: generator state */
 	/* The arena's counters, kept where other processes can read them
