@@ -414,14 +414,16 @@ extern const size_t shm_option_count;
 void shm_options_init(const char *text);
 const shm_option_def_t *shm_option_find(const char *key, size_t len);
 
-/* How often an arena gets a decay pass: an eighth of the decay time.  A
+/* How often an arena gets a decay pass: a sixteenth of the decay time.  A
  * pass purges the dirty pages that would be older than the decay time by
- * the next one, so that pages stay dirty for at most the decay time (and
- * at least seven eighths of it); empty chunks beyond the retained bound
- * are unmapped by the first pass an interval after they emptied. */
+ * the next one, so that pages stay dirty for at most the decay time and
+ * at least fifteen sixteenths of it (the shorter the interval, the less
+ * of the decay time is given up; a pass costs a walk over the free-run
+ * index); empty chunks beyond the retained bound are unmapped by the
+ * first pass an interval after they emptied. */
 static inline uint32_t shm_decay_every(void)
 {
-	return shm_opt.decay_ms / 8 + 1;
+	return shm_opt.decay_ms / 16 + 1;
 }
 
 /* ---- Published statistics (publish.c) ------------------------------------ */

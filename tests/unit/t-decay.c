@@ -77,6 +77,10 @@ int main(void)
 	run->stamp = shm_now_ms() - (decay - 3 * shm_decay_every());
 	decay_pass(arena, NULL);
 	ok(run->dirty, "a pass keeps it while later passes come before its time");
+	run->stamp = shm_now_ms() - (decay - decay / 8);
+	decay_pass(arena, NULL);
+	ok(run->dirty, "passes come every sixteenth of the decay time: one "
+	   "seven eighths of it old is kept");
 	run->stamp = shm_now_ms() - (decay - shm_decay_every() + 1);
 	decay_pass(arena, NULL);
 	ok(!run->dirty, "the last pass before its time purges it");
