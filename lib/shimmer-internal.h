@@ -17,9 +17,10 @@
  *
  * MEMORY
  *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size, carved from a
- *   region of address space its arena maps several chunks at a time.  Its first
- *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
- *   one shm_page_t per page); the remaining pages are handed out as runs.
+ *   region of address space its arena maps several chunks at a time.  Its
+ *   first SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map
+ *   and one shm_page_t per page); the remaining pages are handed out as
+ *   runs.
  *   A run is either free (in its arena's free-run index), a slab (cut into
  *   objects of one size class) or a large block.  For any address p inside
  *   a chunk, p & ~SHM_CHUNK_MASK is the header and (p - chunk) >>
