@@ -433,9 +433,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 			     run = run->next) {
 				if (!run->dirty)
 					continue;
-				if (!all && (uint32_t)(now - run->stamp) +
-						    shm_decay_every() <=
-					    shm_opt.decay_ms)
+				if (!all && !shm_decay_due(now, run->stamp))
 					continue;
 				shm_os_purge(shm_page_addr(shm_chunk_of(run),
 							   page_idx(run)),

@@ -427,6 +427,13 @@ static inline uint32_t shm_decay_every(void)
 	return shm_opt.decay_ms / 16 + 1;
 }
 
+/* Whether what was freed at stamp is due at a pass at now: it would be
+ * older than the decay time by the next pass. */
+static inline bool shm_decay_due(uint32_t now, uint32_t stamp)
+{
+	return (uint32_t)(now - stamp) + shm_decay_every() > shm_opt.decay_ms;
+}
+
 /* ---- Published statistics (publish.c) ------------------------------------ */
 
 extern shm_pub_t *shm_pub;
