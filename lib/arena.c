@@ -638,9 +638,10 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
  * that nothing is freed into any more - its threads ended, or only reuse
  * what their caches hold - gets its passes from here instead: every
  * thread's slow paths call this now and then (shm_tcache_tick), and at
- * most once per eighth of the decay time one of them looks at every arena
- * and at the huge cache, so dirty pages are purged on time wherever they
- * are.  An arena that is busy (its lock taken) is left to its own passes.
+ * most once per decay interval (shm_decay_every) one of them looks at
+ * every arena and at the huge cache, so dirty pages are purged on time
+ * wherever they are.  An arena that is busy (its lock taken) is left to
+ * its own passes.
  */
 void shm_arenas_decay_poll(uint32_t now)
 {

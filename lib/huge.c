@@ -140,13 +140,14 @@ static void cache_evict(unsigned i)
 	cache_drop(i);
 }
 
-/* Unmap cached mappings freed at least the decay time ago, or all. */
+/* Unmap cached mappings that would outlive the decay time by the next
+ * decay pass (shm_decay_due), or all. */
 static void cache_expire(bool all)
 {
 	uint32_t now = shm_now_ms();
 
 	for (unsigned i = ncached; i-- > 0;)
-		if (all || (uint32_t)(now - cache[i].stamp) >= shm_opt.decay_ms)
+		if (all || shm_decay_due(now, cache[i].stamp))
 			cache_evict(i);
 }
 

@@ -121,14 +121,52 @@ static void run_unmake_free(shm_arena_t *arena, shm_page_t *head)
 
 /* ---- Chunks -------------------------------------------------------------- */
 
-static void *chunk_map(void)
+/* The most chunks one region maps: 256 MiB of address space. */
+#define REGION_MAX_CHUNKS 64
+
+/*
+ * A chunk from the arena's region: address space mapped several chunks at
+ * a time, twice as many as the last time up to REGION_MAX_CHUNKS, and
+ * handed out a chunk at a time.  Mapping each chunk on its own costs more
+ * than its system call: the kernel merges the new mapping into the
+ * neighbouring one, which holds the chunks the program's threads are
+ * faulting pages into, and those faults wait until it is done (bench/
+ * memreturn's two threads filling 1 GiB blocked there 30 to 130 times a
+ * run, for up to a fifth of a second in all on a busy machine).  Pages of
+ * a region are only touched once handed out, so what is mapped ahead
+ * costs address space, not memory; a program with little heap maps one
+ * chunk, then two.
+ */
+static void *chunk_map_region(shm_arena_t *arena)
+{
+	if (arena->region_next == arena->region_end) {
+		size_t n = arena->region_chunks ? arena->region_chunks : 1;
+		char *p = shm_os_map_aligned(n * SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+		if (p == NULL && n > 1) {
+			/* Short of address space or commit: one chunk. */
+			n = 1;
+			p = shm_os_map_aligned(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+		}
+		if (p == NULL)
+			return NULL;
+		arena->region_next = p;
+		arena->region_end = p + n * SHM_CHUNK_SIZE;
+		if (n < REGION_MAX_CHUNKS)
+			arena->region_chunks = 2 * n;
+	}
+	void *chunk = arena->region_next;
+	arena->region_next += SHM_CHUNK_SIZE;
+	return chunk;
+}
+
+static void *chunk_map(shm_arena_t *arena)
 {
 	void *p = NULL;
 
 	if (shm_opt.dss == SHM_DSS_PRIMARY)
 		p = shm_os_dss_alloc(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
 	if (p == NULL)
-		p = shm_os_map_aligned(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+		p = chunk_map_region(arena);
 	if (p == NULL && shm_opt.dss == SHM_DSS_SECONDARY)
 		p = shm_os_dss_alloc(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
 	return p;
@@ -136,7 +174,7 @@ static void *chunk_map(void)
 
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 {
-	shm_chunk_t *chunk = chunk_map();
+	shm_chunk_t *chunk = chunk_map(arena);
 
 	if (chunk == NULL)
 		return NULL;
@@ -156,19 +194,20 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 }
 
 /* An entirely free chunk beyond the retained bound goes back to the OS.
- * brk memory cannot be unmapped in the middle, so it is purged instead. */
-static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
+ * brk memory cannot be unmapped in the middle, so it is purged instead.
+ * Whether any memory went back. */
+static bool chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 {
 	shm_page_t *run = &chunk->pages[SHM_HEADER_PAGES];
 
 	if (chunk->from_dss) {
-		if (run->dirty) {
-			shm_os_purge(shm_page_addr(chunk, SHM_HEADER_PAGES),
-				     SHM_RUN_MAX_PAGES << SHM_PAGE_SHIFT);
-			arena->pub->dirty_pages -= SHM_RUN_MAX_PAGES;
-			run->dirty = 0;
-		}
-		return;
+		if (!run->dirty)
+			return false;
+		shm_os_purge(shm_page_addr(chunk, SHM_HEADER_PAGES),
+			     SHM_RUN_MAX_PAGES << SHM_PAGE_SHIFT);
+		arena->pub->dirty_pages -= SHM_RUN_MAX_PAGES;
+		run->dirty = 0;
+		return true;
 	}
 	run_unmake_free(arena, run);
 	if (chunk->prev)
@@ -181,6 +220,7 @@ static void chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 	arena->nempty--;
 	shm_registry_set(chunk, SHM_REG_NONE);
 	shm_os_unmap(chunk, SHM_CHUNK_SIZE);
+	return true;
 }
 
 /* ---- Runs ------------------------------------------------------------------ */
@@ -292,7 +332,11 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 
 	if (chunk->free_pages == SHM_RUN_MAX_PAGES) {
 		arena->nempty++;
-		if (arena->nempty > shm_opt.retain_chunks) {
+		/* Pages purged at once leave nothing for a decay pass to see
+		 * (and may start none): the chunk goes now, as it always
+		 * would with decay_ms:0. */
+		if (shm_opt.decay_ms == 0 &&
+		    arena->nempty > shm_opt.retain_chunks) {
 			chunk_release(arena, chunk);
 			return;
 		}
@@ -334,10 +378,45 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 /* ---- Decay and purge --------------------------------------------------------- */
 
 /*
- * Purge free runs that have stayed dirty for the decay time (or all of
- * them), and unmap chunks that became entirely free beyond the retained
- * bound.  Runs freed a moment ago are kept: they are the ones most likely
- * reused, and faulting pages back in costs far more than keeping them.
+ * Unmap the empty chunks beyond the retained bound once they have stayed
+ * empty for an interval between decay passes (or all of them at once).
+ * The free that empties a chunk does not unmap it: a program that frees a
+ * batch of memory and builds it again at once would pay a munmap, a mmap
+ * and a page fault per page for nothing, and the free would carry the cost
+ * of giving the pages back.  One interval is short next to the decay time,
+ * so memory a program is done with still goes back to the OS well before
+ * its dirty pages would.  The chunks kept are those emptied first, whose
+ * pages are the first due for purging.
+ */
+static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
+			  bool *released)
+{
+	shm_page_t *run = arena->runs[SHM_RUN_MAX_PAGES];
+	size_t kept = 0;
+
+	if (run == NULL || arena->nempty <= shm_opt.retain_chunks)
+		return;
+	/* Most recently emptied first: start from the other end. */
+	while (run->next)
+		run = run->next;
+	while (run && arena->nempty > shm_opt.retain_chunks) {
+		shm_page_t *newer = run->prev;
+		if (kept < shm_opt.retain_chunks)
+			kept++;
+		else if (!all && (uint32_t)(now - run->stamp) < shm_decay_every())
+			break;
+		else if (chunk_release(arena, shm_chunk_of(run)) && released)
+			*released = true;
+		run = newer;
+	}
+}
+
+/*
+ * Purge free runs that would have stayed dirty for longer than the decay
+ * time by the next pass (or all of them), and unmap chunks that became
+ * entirely free beyond the retained bound.  Runs freed a moment ago are
+ * kept: they are the ones most likely reused, and faulting pages back in
+ * costs far more than keeping them.
  */
 void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 {
@@ -346,6 +425,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 	arena->last_purge = now;
 	if (!all)
 		shm_huge_decay(false, NULL);
+	decay_release(arena, now, all, released);
 	if (arena->pub->dirty_pages == 0)
 		return;
 	for (size_t w = 0; w <= SHM_RUN_WORDS; w++) {
@@ -357,8 +437,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 			     run = run->next) {
 				if (!run->dirty)
 					continue;
-				if (!all && (uint32_t)(now - run->stamp) <
-						    shm_opt.decay_ms)
+				if (!all && !shm_decay_due(now, run->stamp))
 					continue;
 				shm_os_purge(shm_page_addr(shm_chunk_of(run),
 							   page_idx(run)),

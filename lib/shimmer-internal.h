@@ -16,9 +16,11 @@
  *   start-up / fork / thread exit.
  *
  * MEMORY
- *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size.  Its first
- *   SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map and
- *   one shm_page_t per page); the remaining pages are handed out as runs.
+ *   A chunk is SHM_CHUNK_SIZE bytes aligned to its size, carved from a
+ *   region of address space its arena maps several chunks at a time.  Its
+ *   first SHM_HEADER_PAGES pages hold shm_chunk_t (owner arena, the slab map
+ *   and one shm_page_t per page); the remaining pages are handed out as
+ *   runs.
  *   A run is either free (in its arena's free-run index), a slab (cut into
  *   objects of one size class) or a large block.  For any address p inside
  *   a chunk, p & ~SHM_CHUNK_MASK is the header and (p - chunk) >>
@@ -280,6 +282,9 @@ typedef struct shm_arena {
 	shm_chunk_t *chunks;		/* every chunk of the arena */
 	size_t nempty;			/* chunks entirely free */
 	uint32_t last_purge;		/* ms stamp of the last decay pass */
+	/* Mapped address space not yet made into chunks (page.c). */
+	char *region_next, *region_end;
+	size_t region_chunks;		/* chunks the next region maps */
 	shm_bin_t bins[SHM_NCLASSES];
 	uint64_t random;		/* random_slab: generator state */
 	/* The arena's counters, kept where other processes can read them
@@ -426,11 +431,23 @@ extern const size_t shm_option_count;
 void shm_options_init(const char *text);
 const shm_option_def_t *shm_option_find(const char *key, size_t len);
 
-/* How often an arena gets a decay pass: an eighth of the decay time, so
- * that dirty pages are purged at most that much after they are due. */
+/* How often an arena gets a decay pass: a sixteenth of the decay time.  A
+ * pass purges the dirty pages that would be older than the decay time by
+ * the next one, so that pages stay dirty for at most the decay time and
+ * at least fifteen sixteenths of it (the shorter the interval, the less
+ * of the decay time is given up; a pass costs a walk over the free-run
+ * index); empty chunks beyond the retained bound are unmapped by the
+ * first pass an interval after they emptied. */
 static inline uint32_t shm_decay_every(void)
 {
-	return shm_opt.decay_ms / 8 + 1;
+	return shm_opt.decay_ms / 16 + 1;
+}
+
+/* Whether what was freed at stamp is due at a pass at now: it would be
+ * older than the decay time by the next pass. */
+static inline bool shm_decay_due(uint32_t now, uint32_t stamp)
+{
+	return (uint32_t)(now - stamp) + shm_decay_every() > shm_opt.decay_ms;
 }
 
 /* ---- Published statistics (publish.c) ------------------------------------ */

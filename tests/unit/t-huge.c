@@ -9,7 +9,7 @@
  * one is taken); a zeroed request gets a fresh mapping; blocks too big for
  * the cache are unmapped at once; the cache holds up to the
  * recent peak of live huge bytes (64 MiB at least); and cached mappings are
- * unmapped after the decay time or on trim.
+ * unmapped by the last decay pass before the decay time, or on trim.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -109,6 +109,17 @@ int main(void)
 	shm_huge_decay(false, NULL);
 	is(cached_now(), 0, "and are gone after it");
 	ok(!mapped(a, 4 * MiB), "unmapped");
+
+	/* A pass unmaps what would outlive the decay time by the next pass:
+	 * one that comes a decay interval short of the decay time. */
+	shm_opt.decay_ms = 800;
+	char *early = shm_route_alloc(4 * MiB, SHM_MIN_ALIGN, false);
+	shm_free_fast(early);
+	ts.tv_nsec = (long)(800 - shm_decay_every() + 10) * 1000 * 1000;
+	nanosleep(&ts, NULL);
+	shm_huge_decay(false, NULL);
+	is(cached_now(), 0, "a pass an interval before the decay time unmaps them");
+	shm_opt.decay_ms = 200;
 
 	/* Merged pieces may be two kernel mappings, which mremap refuses:
 	 * here the tail is set apart by a flag of its own. */

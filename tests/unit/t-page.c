@@ -3,7 +3,8 @@
  * t-page.c - the page manager seen from inside: large runs come from the
  * best-fitting free run, freed runs coalesce with their neighbours until a
  * chunk is one free run again, aligned runs are aligned, large blocks grow
- * and shrink in place, and the registry tells our chunks from other memory.
+ * and shrink in place, the registry tells our chunks from other memory, and
+ * chunks are carved from regions mapped several at a time.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -154,5 +155,23 @@ int main(void)
 	shm_free_fast(huge);
 	is(shm_registry_kind((uintptr_t)huge), SHM_REG_NONE, "registry: a freed huge block is forgotten");
 	shm_free_fast(small);
+
+	/* Chunks come from regions mapped ahead: the first alone, then two
+	 * at a time, then four, each region handed out in address order. */
+	shm_arena_t *other = shm_arena_get(shm_narenas - 2);
+	char *chunk_at[7];
+	pthread_mutex_lock(&other->lock);
+	for (int i = 0; i < 7; i++)
+		chunk_at[i] = (char *)shm_chunk_new(other);
+	shm_arena_decay(other, true, NULL);
+	pthread_mutex_unlock(&other->lock);
+	ok(chunk_at[2] == chunk_at[1] + SHM_CHUNK_SIZE,
+	   "the second and third chunk share a mapping");
+	ok(chunk_at[4] == chunk_at[3] + SHM_CHUNK_SIZE &&
+	   chunk_at[5] == chunk_at[4] + SHM_CHUNK_SIZE &&
+	   chunk_at[6] == chunk_at[5] + SHM_CHUNK_SIZE,
+	   "the next four share the next one");
+	is(other->pub->nchunks, shm_opt.retain_chunks,
+	   "empty ones beyond the retained bound are unmapped all the same");
 	return done_testing();
 }
