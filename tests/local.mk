@@ -31,6 +31,7 @@ SHIMMER_C_TESTS = \
 	tests/t-fork \
 	tests/t-lifecycle \
 	tests/t-linked \
+	tests/t-dlopen \
 	tests/t-stats \
 	tests/t-ctl \
 	tests/t-errors
@@ -93,6 +94,10 @@ tests_t_fork_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 tests_t_lifecycle_SOURCES = tests/t-lifecycle.c $(TEST_COMMON)
 tests_t_lifecycle_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_lifecycle_LDADD = lib/libshimmer.la $(PTHREAD_LIBS) -ldl
+
+# Not linked with libshimmer: it loads the library itself, with dlopen.
+tests_t_dlopen_SOURCES = tests/t-dlopen.c $(TEST_COMMON)
+tests_t_dlopen_LDADD = $(PTHREAD_LIBS) -ldl
 
 tests_t_linked_SOURCES = tests/t-linked.c $(TEST_COMMON)
 tests_t_linked_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
