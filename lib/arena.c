@@ -161,11 +161,8 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	shm_chunk_t *chunk = shm_chunk_of(base);
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
-		shm_page_t *pg = &chunk->pages[idx + i];
-		bool objects = i < c->npages;
-		pg->kind = SHM_PAGE_SLAB;
-		pg->cls = objects ? (uint8_t)cls : SHM_NO_CLASS;
-		chunk->slab_map[idx + i] = objects ? shm_slab_slot(cls, i) : 0;
+		chunk->pages[idx + i].kind = SHM_PAGE_SLAB;
+		chunk->slab_map[idx + i] = i < c->npages ? shm_slab_slot(cls, i) : 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
@@ -198,7 +195,6 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 	bin_unlist(&arena->bins[cls], slab);
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
-		chunk->pages[idx + i].cls = SHM_NO_CLASS;
 		chunk->slab_map[idx + i] = 0;
 	}
 	if (run > c->npages)
@@ -453,11 +449,10 @@ void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls)
 	return obj;
 }
 
-void shm_arena_free_small(void *p)
+void shm_arena_free_small(void *p, unsigned cls)
 {
 	shm_page_t *slab = slab_of(p);
 	shm_arena_t *arena = shm_chunk_of(p)->arena;
-	unsigned cls = slab->cls;	/* read first: bin_put may free the slab */
 
 	((shm_link_t *)p)->key = shm_secret;
 	pthread_mutex_lock(&arena->lock);
@@ -476,12 +471,9 @@ static void large_mark(shm_chunk_t *chunk, size_t idx, size_t npages)
 	shm_page_t *head = &chunk->pages[idx];
 
 	head->kind = SHM_PAGE_LARGE;
-	head->cls = SHM_NO_CLASS;
 	head->npages = (uint32_t)npages;
-	for (size_t i = 1; i < npages; i++) {
+	for (size_t i = 1; i < npages; i++)
 		chunk->pages[idx + i].kind = SHM_PAGE_LARGE_TAIL;
-		chunk->pages[idx + i].cls = SHM_NO_CLASS;
-	}
 }
 
 /* Pages a large block's run spans beyond its usable pages. */

@@ -100,12 +100,10 @@ static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 	shm_page_t *tail = &chunk->pages[idx + n - 1];
 
 	head->kind = SHM_PAGE_FREE;
-	head->cls = SHM_NO_CLASS;
 	head->npages = (uint32_t)n;
 	head->dirty = dirty;
 	head->stamp = stamp;
 	tail->kind = SHM_PAGE_FREE;
-	tail->cls = SHM_NO_CLASS;
 	tail->npages = (uint32_t)n;
 	index_insert(arena, head);
 	if (dirty)

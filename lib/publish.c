@@ -122,6 +122,7 @@ static void snap_chunk(shm_chunk_t *chunk, unsigned arena, shm_pub_chunk_t *out)
 	snap_run(out, 0, SHM_HEADER_PAGES, 'H', ' ');
 	while (i < SHM_CHUNK_PAGES) {
 		const shm_page_t *pg = &chunk->pages[i];
+		unsigned class1 = shm_slot_class1(chunk->slab_map[i]);
 		size_t n = pg->npages ? pg->npages : 1;
 
 		if (pg->kind == SHM_PAGE_FREE) {
@@ -131,12 +132,12 @@ static void snap_chunk(shm_chunk_t *chunk, unsigned arena, shm_pub_chunk_t *out)
 			out->state[i] = 'L';
 			if (shm_opt.guard)
 				out->state[i + n - 1] = 'g';
-		} else if (pg->kind == SHM_PAGE_SLAB && pg->cls != SHM_NO_CLASS) {
-			const shm_class_info_t *c = &shm_classes[pg->cls];
+		} else if (pg->kind == SHM_PAGE_SLAB && class1 != 0) {
+			const shm_class_info_t *c = &shm_classes[class1 - 1];
 			unsigned used = c->nobjs - pg->nfree;
 			char fill = used == c->nobjs ? 'A' : (char)('0' + used * 10 / c->nobjs);
 			n = c->npages;
-			snap_run(out, i, n, class_char(pg->cls), fill);
+			snap_run(out, i, n, class_char(class1 - 1), fill);
 			if (shm_opt.guard && i + n < SHM_CHUNK_PAGES)
 				snap_run(out, i + n++, 1, 'g', ' ');
 		} else {

@@ -242,7 +242,7 @@ static void free_small(void *p, unsigned cls)
 	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 
 	if (bin == NULL || bin->max == 0) {
-		shm_arena_free_small(p);
+		shm_arena_free_small(p, cls);
 		return;
 	}
 	bool only_frees = bin->nmalloc == 0 && bin->max < shm_classes[cls].tcache_max;

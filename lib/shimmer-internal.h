@@ -117,8 +117,8 @@ enum shm_page_kind {
 	SHM_PAGE_LARGE_TAIL,	/* later page of a large block */
 };
 
-/* Class value of every page that is not part of a slab: the free fast path
- * sends anything with it to the slow path. */
+/* The class of what is not a small object (a large or huge block, a page
+ * without objects). */
 #define SHM_NO_CLASS 0xff
 
 typedef struct shm_page {
@@ -130,7 +130,6 @@ typedef struct shm_page {
 	uint16_t nfree;		/* slab head: objects on the free list + fresh */
 	uint16_t fresh;		/* slab head: first never-used object index */
 	uint8_t kind;		/* enum shm_page_kind */
-	uint8_t cls;		/* slab pages: size class; else SHM_NO_CLASS */
 	uint8_t dirty;		/* free run head: pages may hold data */
 	uint8_t listed;		/* slab head: on its bin's list */
 	uint32_t stamp;		/* free run head: time freed (ms, wraps) */
@@ -175,10 +174,11 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
  * its distance to the slab's head page (a slab has at most
  * SHM_SLAB_MAX_PAGES pages), kept there already shifted by SHM_PAGE_SHIFT
  * so that the free fast path finds p's offset in its slab with one mask.
- * It is the slab descriptors' cls and back in a form dense enough (2 KiB
- * per chunk) to stay in the cache on every free, where a program that
- * frees at random would miss on the 48-byte descriptors.  Memory from the
- * OS comes zeroed, so a new chunk's map says "no objects" everywhere.
+ * It is the one record of which pages hold objects of which class (the
+ * page descriptors keep no class), dense enough (2 KiB per chunk) to stay
+ * in the cache on every free, where a program that frees at random would
+ * miss on the 48-byte descriptors.  Memory from the OS comes zeroed, so a
+ * new chunk's map says "no objects" everywhere.
  */
 static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
 {
@@ -312,7 +312,7 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
 void *shm_arena_flush(void *list, unsigned n, unsigned cls);
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls);
-void shm_arena_free_small(void *p);
+void shm_arena_free_small(void *p, unsigned cls);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 			    bool zero);
 void shm_arena_free_large(void *p, const char *func);
