@@ -274,8 +274,7 @@ static shm_page_t *slab_find(void *obj, uintptr_t *base)
 	size_t idx = shm_page_index(chunk, obj);
 	unsigned slot = chunk->slab_map[idx];
 
-	*base = ((uintptr_t)obj & ~(uintptr_t)SHM_PAGE_MASK) -
-		(shm_slot_back(slot) << SHM_PAGE_SHIFT);
+	*base = (uintptr_t)obj - shm_slot_offset(slot, obj);
 	return &chunk->pages[idx - shm_slot_back(slot)];
 }
 

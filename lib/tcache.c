@@ -64,25 +64,24 @@ void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
  * Give all but keep objects of a bin back to the central heap.  They are
  * taken from the top of the stack, the most recently freed: the list is
  * then walked once, by the arena as it takes the objects back, where
- * giving back the oldest would first walk over all that are kept.
+ * giving back the oldest would first walk over all that are kept.  The
+ * bin's call counts are merged into the arena's either way.
  */
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 {
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 
-	if (bin->count <= keep)
-		return;
-	bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
-	bin->count = (uint16_t)keep;
+	if (bin->count > keep) {
+		bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
+		bin->count = (uint16_t)keep;
+	}
 	shm_tcache_merge(tc, cls);
 }
 
 void shm_tcache_flush_all(shm_tcache_t *tc)
 {
-	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
+	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++)
 		shm_tcache_flush(tc, cls, 0);
-		shm_tcache_merge(tc, cls);
-	}
 }
 
 /*
@@ -113,8 +112,9 @@ void shm_tcache_tick(void)
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		if (bin->count && bin->nmalloc == 0 && bin->nfree == 0)
-			shm_tcache_flush(tc, cls, 0);
-		shm_tcache_merge(tc, cls);
+			shm_tcache_flush(tc, cls, 0);	/* merges too */
+		else
+			shm_tcache_merge(tc, cls);
 	}
 }
 
@@ -197,10 +197,9 @@ void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	for (shm_tcache_t *tc = live; tc; tc = tc->next)
 		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-			nmalloc[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nmalloc,
-							__ATOMIC_RELAXED);
-			nfree[cls] += __atomic_load_n(&shm_tcache_bin(tc, cls)->nfree,
-						      __ATOMIC_RELAXED);
+			shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
+			nmalloc[cls] += __atomic_load_n(&bin->nmalloc, __ATOMIC_RELAXED);
+			nfree[cls] += __atomic_load_n(&bin->nfree, __ATOMIC_RELAXED);
 		}
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 }
