@@ -265,11 +265,9 @@ SHM_EXPORT int malloc_trim(size_t pad)
 	shm_tcache_t *tc = shm_tcache_mine();
 	if (tc)
 		shm_tcache_flush_all(tc);
-	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_arena_at(i);
-		if (arena)
-			shm_arena_purge_all(arena, &released);
-	}
+	shm_arena_t *arena;
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));)
+		shm_arena_purge_all(arena, &released);
 	shm_huge_decay(true, &released);
 	return released;
 }

@@ -26,6 +26,20 @@ shm_arena_t *shm_arena_at(unsigned index)
 	return __atomic_load_n(&shm_arenas[index], __ATOMIC_ACQUIRE);
 }
 
+/* The first arena made at index *i or after it, below end, with *i moved
+ * past it; NULL if there is none.  Walks over the arenas go through it, as
+ * slots stay empty until a thread picks them:
+ *	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));)  */
+shm_arena_t *shm_arena_next(unsigned *i, unsigned end)
+{
+	while (*i < end) {
+		shm_arena_t *arena = shm_arena_at((*i)++);
+		if (arena)
+			return arena;
+	}
+	return NULL;
+}
+
 /*
  * Arenas are made when a thread first picks one, not at start-up: an arena
  * costs a page of metadata as soon as it is written, and a program with
@@ -645,10 +659,9 @@ void shm_arenas_decay_poll(uint32_t now)
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	shm_huge_decay(false, NULL);
-	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_arena_at(i);
-		if (arena == NULL ||
-		    __atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
+	shm_arena_t *arena;
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
+		if (__atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
 		    pthread_mutex_trylock(&arena->lock) != 0)
 			continue;
 		if ((uint32_t)(now - arena->last_purge) >= every)
@@ -667,21 +680,22 @@ bool shm_arenas_init(void)
  * is locked out first. */
 void shm_arena_prefork(void)
 {
+	shm_arena_t *arena;
+
 	pthread_mutex_lock(&shm_arenas_lock);
-	for (unsigned i = 0; i < shm_narenas; i++)
-		if (shm_arenas[i])
-			pthread_mutex_lock(&shm_arenas[i]->lock);
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));)
+		pthread_mutex_lock(&arena->lock);
 }
 
 void shm_arena_postfork(bool child)
 {
-	for (unsigned i = 0; i < shm_narenas; i++) {
-		if (shm_arenas[i] == NULL)
-			continue;
+	shm_arena_t *arena;
+
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
 		if (child)
-			shm_lock_init(&shm_arenas[i]->lock);
+			shm_lock_init(&arena->lock);
 		else
-			pthread_mutex_unlock(&shm_arenas[i]->lock);
+			pthread_mutex_unlock(&arena->lock);
 	}
 	if (child)
 		shm_lock_init(&shm_arenas_lock);

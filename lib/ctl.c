@@ -217,11 +217,9 @@ static int ctl_arena(const char *rest, void *oldp, size_t *oldlenp,
 	int err = action(oldp, oldlenp, newp);
 	if (err)
 		return err;
-	for (i = from; i < to; i++) {
-		shm_arena_t *arena = shm_arena_at(i);
-		if (arena)
-			shm_arena_purge_all(arena, NULL);
-	}
+	shm_arena_t *arena;
+	for (i = from; (arena = shm_arena_next(&i, to));)
+		shm_arena_purge_all(arena, NULL);
 	if (to - from == shm_narenas)
 		shm_huge_decay(true, NULL);
 	return 0;

@@ -160,17 +160,15 @@ void shm_publish_snapshot(void)
 	shm_pub_chunk_t *chunks = (shm_pub_chunk_t *)((char *)shm_pub + shm_pub->chunks_offset);
 	uint32_t nchunks = 0, truncated = 0;
 
-	for (unsigned a = 0; a < shm_narenas; a++) {
-		shm_arena_t *arena = shm_arena_at(a);
-		if (arena == NULL)
-			continue;
+	shm_arena_t *arena;
+	for (unsigned a = 0; (arena = shm_arena_next(&a, shm_narenas));) {
 		pthread_mutex_lock(&arena->lock);
 		for (shm_chunk_t *c = arena->chunks; c; c = c->next) {
 			if (nchunks == SHM_PUB_MAX_CHUNKS) {
 				truncated = 1;
 				break;
 			}
-			snap_chunk(c, a, &chunks[nchunks++]);
+			snap_chunk(c, arena->index, &chunks[nchunks++]);
 		}
 		pthread_mutex_unlock(&arena->lock);
 	}

@@ -305,6 +305,7 @@ extern shm_arena_t **shm_arenas;
 extern unsigned shm_narenas;
 
 shm_arena_t *shm_arena_at(unsigned index);
+shm_arena_t *shm_arena_next(unsigned *i, unsigned end);
 shm_arena_t *shm_arena_get(unsigned index);
 shm_arena_t *shm_arena_attach(void);
 void shm_arena_detach(shm_arena_t *arena);

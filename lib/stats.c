@@ -30,10 +30,8 @@ void shm_stats_gather(shm_stats_t *st)
 		st->cls[c].nmalloc = pend_malloc[c];
 		st->cls[c].nfree = pend_free[c];
 	}
-	for (unsigned i = 0; i < shm_narenas; i++) {
-		shm_arena_t *arena = shm_arena_at(i);
-		if (arena == NULL)
-			continue;
+	shm_arena_t *arena;
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
 		const shm_pub_arena_t *a = arena->pub;
 		pthread_mutex_lock(&arena->lock);
 		for (unsigned c = 0; c < SHM_NCLASSES; c++) {

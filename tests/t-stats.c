@@ -282,6 +282,9 @@ static void test_reports(void)
 	ok(json_document(json.buf), "the JSON report is well-formed JSON");
 	if (!json_document(json.buf))
 		diag("JSON report begins: %.200s", json.buf);
+	/* This thread is the only one: its blocks are in arena 0. */
+	ok(strstr(json.buf, "\"arena\": 0,") != NULL,
+	   "the JSON report's heap picture puts this thread's chunks in arena 0");
 
 	out = capture_stderr(print_text);
 	ok(strstr(out, "shimmer") != NULL,
