@@ -30,21 +30,37 @@
 
 #define SIZE 64
 
-/* Free A then B and flip the lowest bit of B's encoded link; returns B. */
+/* Flip the lowest bit of the encoded link of the free block at stale. */
+static void damage_link(unsigned char *stale)
+{
+	uint64_t word;
+
+	child_announce(stale);
+	memcpy(&word, stale, sizeof word);
+	word ^= 1;
+	memcpy(stale, &word, sizeof word);
+}
+
+/* Free A then B and damage B's link; returns B. */
 static unsigned char *corrupt_pair(void)
 {
 	unsigned char *a = malloc(hide_size(SIZE)), *b = malloc(hide_size(SIZE));
-	uint64_t word;
 
 	child_require(a && b, "malloc");
 	unsigned char *stale = hide_ptr(b);
 	free(a);
 	free(b);
-	child_announce(stale);
-	memcpy(&word, stale, sizeof word);
-	word ^= 1;
-	memcpy(stale, &word, sizeof word);
+	damage_link(stale);
 	return stale;
+}
+
+/* Fill more[0..n) with blocks of the class. */
+static void malloc_all(void **more, int n)
+{
+	for (int i = 0; i < n; i++) {
+		more[i] = malloc(hide_size(SIZE));
+		child_require(more[i] != NULL, "malloc");
+	}
 }
 
 /* Two mallocs of the class: the first may hand B out, the second would
@@ -74,10 +90,7 @@ static void flush_by_frees(void)
 	enum { N = 2000 };
 	static void *more[N];
 
-	for (int i = 0; i < N; i++) {
-		more[i] = malloc(hide_size(SIZE));
-		child_require(more[i] != NULL, "malloc");
-	}
+	malloc_all(more, N);
 	corrupt_pair();
 	for (int i = 0; i < N; i++)
 		free(more[i]);
@@ -94,10 +107,7 @@ static void flush_keeps_damage(void)
 	enum { N = 1200 };
 	static void *more[N];
 
-	for (int i = 0; i < N; i++) {
-		more[i] = malloc(hide_size(SIZE));
-		child_require(more[i] != NULL, "malloc");
-	}
+	malloc_all(more, N);
 	for (int i = 0; i < N / 2; i++)
 		free(more[i]);
 	corrupt_pair();
@@ -117,19 +127,11 @@ static void slab_list_refill(void)
 	enum { N = 512 };
 	static void *more[N];
 
-	for (int i = 0; i < N; i++) {
-		more[i] = malloc(hide_size(SIZE));
-		child_require(more[i] != NULL, "malloc");
-	}
+	malloc_all(more, N);
 	for (int i = 1; i < N; i += 2)
 		free(more[i]);
 	malloc_trim(0);
-	unsigned char *stale = hide_ptr(more[N / 2 + 1]);
-	uint64_t word;
-	child_announce(stale);
-	memcpy(&word, stale, sizeof word);
-	word ^= 1;
-	memcpy(stale, &word, sizeof word);
+	damage_link(hide_ptr(more[N / 2 + 1]));
 	for (int i = 1; i < N; i += 2)
 		more[i] = malloc(hide_size(SIZE));
 	child_say("mallocs returned\n");
