@@ -235,13 +235,22 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
  * saw no malloc since it was last refilled or flushed holds blocks other
  * threads made, which this one does not use; kept, they would pin their
  * slabs while their maker carves new ones.  It gives them all back.
+ *
+ * A thread whose first call frees a block made in another arena (a worker
+ * handed its object by the thread that set it up) sends it home: cached,
+ * it would come back from the worker's next malloc of that size, still
+ * beside the objects its maker and the other workers keep writing, and
+ * every write to it would pull the line from their cores (passive false
+ * sharing).  Its mallocs come from its own arena's slabs instead.
  */
 static void free_small(void *p, unsigned cls)
 {
+	bool first_call = shm_tcache_mine() == NULL;
 	shm_tcache_t *tc = shm_tcache_get();
 	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 
-	if (bin == NULL || bin->max == 0) {
+	if (bin == NULL || bin->max == 0 ||
+	    (first_call && shm_chunk_of(p)->arena != tc->arena)) {
 		shm_arena_free_small(p, cls);
 		return;
 	}

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -259,12 +260,59 @@ static void test_fan_in(void)
 	   FEEDERS, count * FEEDERS);
 }
 
+/* Passive false sharing: a worker handed one of several small objects
+ * that the main thread made back to back frees it as its first call and
+ * then allocates its own of the same size.  That one must not share a
+ * cache line with the objects the main thread keeps (it must not be the
+ * handed-over block again, come back from the worker's cache). */
+#define NEIGHBOURS 8
+#define LINE 64
+
+struct handover {
+	void *given;
+	void *mine;
+};
+
+static void *worker_first_free(void *arg)
+{
+	struct handover *h = arg;
+
+	free(h->given);
+	h->mine = malloc(24);
+	return NULL;
+}
+
+static void test_handover(void)
+{
+	void *obj[NEIGHBOURS];
+	struct handover h;
+	pthread_t t;
+	int shared = 0;
+
+	for (int i = 0; i < NEIGHBOURS; i++)
+		obj[i] = malloc(24);
+	h.given = obj[0];
+	pthread_create(&t, NULL, worker_first_free, &h);
+	pthread_join(t, NULL);
+	for (int i = 1; i < NEIGHBOURS; i++)
+		if ((uintptr_t)obj[i] / LINE == (uintptr_t)h.mine / LINE)
+			shared++;
+	ok(h.mine != NULL && h.mine != h.given && shared == 0,
+	   "a worker's first free sends a block home: its own malloc shares "
+	   "no line with its maker's objects (%p given, %p got)", h.given,
+	   h.mine);
+	free(h.mine);
+	for (int i = 1; i < NEIGHBOURS; i++)
+		free(obj[i]);
+}
+
 int main(void)
 {
 	struct shimmer_stats before, after;
 
 	alarm(120);
-	plan(6);
+	plan(7);
+	test_handover();
 	shimmer_stats_get(&before);
 	test_pairs();
 	test_duplex();
