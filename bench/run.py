@@ -261,7 +261,25 @@ def parse_args():
                     default=float(env.get("BENCH_TIMEOUT") or 0),
                     help="seconds before a run counts as hung "
                          "(default 120, quick 60)")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if not args.shimmer_lib:
+        args.shimmer_lib = built_library(args.bindir)
+    return args
+
+
+def built_library(bindir):
+    """The libshimmer built in the tree BINDIR belongs to, as its libtool
+    archive names it (the file name follows the library's version), or ""."""
+    la = os.path.join(bindir, os.pardir, "lib", "libshimmer.la")
+    try:
+        with open(la) as f:
+            for line in f:
+                if line.startswith("dlname='"):
+                    return os.path.join(os.path.dirname(la), ".libs",
+                                        line.split("'")[1])
+    except OSError:
+        pass
+    return ""
 
 
 def pick_allocators(args):
