@@ -87,15 +87,13 @@ EXTRA_DIST += bench/run.py bench/README
 CLEANFILES += $(BENCH_PROGS) bench/out/results.txt bench/out/results.csv \
 	bench/out/results.svg bench/out/runs.csv
 
-# The library's file name comes from its .la (dlname), so a change of the
-# libtool version does not break the path.  Make variables given on the
-# command line (QUICK=1, THREADS=16, ...) reach run.py through the
-# environment.
+# run.py measures the library built beside --bindir (named by the dlname
+# in lib/libshimmer.la) unless SHIMMER_LIB says otherwise.  Make variables
+# given on the command line (QUICK=1, THREADS=16, ...) reach run.py through
+# the environment.
 bench:
 	$(AM_V_at)$(MAKE) $(AM_MAKEFLAGS) lib/libshimmer.la $(BENCH_PROGS)
-	@dl=`sed -n "s/^dlname='\(.*\)'$$/\1/p" lib/libshimmer.la`; \
-	py="$(PYTHON3)"; \
-	SHIMMER_LIB="$${SHIMMER_LIB:-$(abs_top_builddir)/lib/.libs/$$dl}" \
+	@py="$(PYTHON3)"; \
 	$${py:-python3} $(srcdir)/bench/run.py \
 	    --bindir="$(abs_top_builddir)/bench" \
 	    --out="$(abs_top_builddir)/bench/out"
