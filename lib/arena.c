@@ -394,6 +394,7 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 			break;
 	}
 	arena->pub->classes[cls].slab_objs += got;
+	arena->pub->classes[cls].nfills++;
 	pthread_mutex_unlock(&arena->lock);
 	cbin->head = head;
 	cbin->count += got;

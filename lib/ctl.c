@@ -134,6 +134,10 @@ static int ctl_stats_class(const char *rest, const shm_stats_t *st,
 		return read_u64(oldp, oldlenp, newp, st->cls[c].nslabs);
 	if (strcmp(rest, "util") == 0)
 		return read_u64(oldp, oldlenp, newp, shm_stats_util(st, c));
+	if (strcmp(rest, "nfills") == 0)
+		return read_u64(oldp, oldlenp, newp, st->cls[c].nfills);
+	if (strcmp(rest, "nflushes") == 0)
+		return read_u64(oldp, oldlenp, newp, st->cls[c].nflushes);
 	return ENOENT;
 }
 

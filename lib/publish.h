@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define SHM_PUB_MAGIC "SHIMSTA1"
-#define SHM_PUB_VERSION 2
+#define SHM_PUB_VERSION 3
 #define SHM_PUB_MEMFD_NAME "shimmer-stats"
 #define SHM_PUB_CLASSES 48		/* = SHM_NCLASSES */
 #define SHM_PUB_CHUNK_PAGES 1024	/* = SHM_CHUNK_PAGES */
@@ -34,12 +34,15 @@
 /* Per size class, per arena.  nmalloc/nfree count the program's calls
  * (merged from thread caches when they refill or flush, so up to a cache's
  * worth behind); slab_objs counts objects out of slabs (in blocks or in
- * thread caches). */
+ * thread caches); nfills and nflushes count the refills and flushes of the
+ * thread caches that take from this arena. */
 typedef struct shm_pub_class {
 	uint64_t nmalloc;
 	uint64_t nfree;
 	uint64_t nslabs;
 	uint64_t slab_objs;
+	uint64_t nfills;
+	uint64_t nflushes;
 } shm_pub_class_t;
 
 typedef struct shm_pub_arena {

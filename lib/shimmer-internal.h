@@ -475,7 +475,7 @@ typedef struct shm_stats {
 	struct shimmer_stats sum;
 	uint64_t nchunks;
 	struct {
-		uint64_t nmalloc, nfree, nslabs, slab_objs;
+		uint64_t nmalloc, nfree, nslabs, slab_objs, nfills, nflushes;
 	} cls[SHM_NCLASSES];
 } shm_stats_t;
 

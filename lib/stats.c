@@ -41,6 +41,9 @@ void shm_stats_gather(shm_stats_t *st)
 							    __ATOMIC_RELAXED);
 			st->cls[c].nslabs += a->classes[c].nslabs;
 			st->cls[c].slab_objs += a->classes[c].slab_objs;
+			st->cls[c].nfills += a->classes[c].nfills;
+			st->cls[c].nflushes += __atomic_load_n(&a->classes[c].nflushes,
+							       __ATOMIC_RELAXED);
 		}
 		large += a->large_bytes;
 		st->sum.nmalloc += a->nmalloc_large;
@@ -219,6 +222,10 @@ static void report_classes_json(out_t *o, const shm_stats_t *st)
 		out_u64(o, st->cls[c].nslabs);
 		out_str(o, ", \"util\": ");
 		out_u64(o, shm_stats_util(st, c));
+		out_str(o, ", \"nfills\": ");
+		out_u64(o, st->cls[c].nfills);
+		out_str(o, ", \"nflushes\": ");
+		out_u64(o, st->cls[c].nflushes);
 		out_str(o, "}");
 	}
 	out_str(o, "\n  ]");

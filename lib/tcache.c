@@ -74,6 +74,8 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 	if (bin->count > keep) {
 		bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
 		bin->count = (uint16_t)keep;
+		__atomic_fetch_add(&tc->arena->pub->classes[cls].nflushes, 1,
+				   __ATOMIC_RELAXED);
 	}
 	shm_tcache_merge(tc, cls);
 }

@@ -359,6 +359,8 @@ void pub_classes(const pub_t *p, pub_class_t out[SHM_PUB_CLASSES])
 			k->nfree += rd64(&s->nfree);
 			k->nslabs += rd64(&s->nslabs);
 			k->slab_objs += rd64(&s->slab_objs);
+			k->nfills += rd64(&s->nfills);
+			k->nflushes += rd64(&s->nflushes);
 		}
 		/* A block may be freed through another arena than the one
 		 * that counted its allocation, so only the sum is meaningful,

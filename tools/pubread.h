@@ -54,6 +54,7 @@ typedef struct pub_class {
 	uint64_t size, nobjs;
 	uint64_t nmalloc, nfree, live;
 	uint64_t nslabs, slab_objs;
+	uint64_t nfills, nflushes;
 	double util;		/* slab_objs / (nslabs * nobjs), 0 without slabs */
 } pub_class_t;
 

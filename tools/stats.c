@@ -170,13 +170,16 @@ static void stats_json(const pub_t *p, bool oneline)
 	for (size_t i = 0; i < n; i++)
 		printf("%s%s%s%s%s{\"class\": %u, \"size\": %llu, \"nmalloc\": %llu, "
 		       "\"nfree\": %llu, \"live\": %llu, \"slabs\": %llu, "
-		       "\"util\": %u}", i ? "," : "", i ? sp : "", nl, ind, ind,
+		       "\"util\": %u, \"nfills\": %llu, \"nflushes\": %llu}",
+		       i ? "," : "", i ? sp : "", nl, ind, ind,
 		       cls[i].index, (unsigned long long)cls[i].size,
 		       (unsigned long long)cls[i].nmalloc,
 		       (unsigned long long)cls[i].nfree,
 		       (unsigned long long)cls[i].live,
 		       (unsigned long long)cls[i].nslabs,
-		       (unsigned)(cls[i].util * 1000 + 0.5));
+		       (unsigned)(cls[i].util * 1000 + 0.5),
+		       (unsigned long long)cls[i].nfills,
+		       (unsigned long long)cls[i].nflushes);
 	printf("%s%s]%s}\n", n ? nl : "", n ? ind : "", nl);
 }
 
