@@ -43,6 +43,7 @@ static void *alloc_class(unsigned cls)
 		    (size_t)tc->fill[cls] * 2 * shm_classes[cls].size <= SHM_REFILL_BYTES)
 			tc->fill[cls] *= 2;
 		shm_tcache_merge(tc, cls);
+		tc->refilled[cls] = 1;
 	}
 	if ((p = shm_cache_bin_pop(bin)) != NULL)
 		return p;
@@ -229,8 +230,10 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
 
 /*
  * Cache a small object the fast path did not take (making room in a full
- * bin), or give it straight back to its slab.  A full bin keeps half its
- * objects for the mallocs to come, unless its thread only frees into it:
+ * bin), or give it straight back to its slab.  A full bin that ran from
+ * empty to full in one batch of frees grows instead (shm_tcache_grow).
+ * Otherwise it keeps half its objects for the mallocs to come, unless its
+ * thread only frees into it:
  * one whose bound never grew (it was seldom or never refilled) and that
  * saw no malloc since it was last refilled or flushed holds blocks other
  * threads made, which this one does not use; kept, they would pin their
@@ -254,8 +257,11 @@ static void free_small(void *p, unsigned cls)
 		shm_arena_free_small(p, cls);
 		return;
 	}
-	bool only_frees = bin->nmalloc == 0 && bin->max < shm_classes[cls].tcache_max;
-	shm_tcache_flush(tc, cls, only_frees ? 0 : bin->max / 2);
+	if (!shm_tcache_grow(tc, cls)) {
+		bool only_frees = bin->nmalloc == 0 &&
+				  bin->max < shm_classes[cls].tcache_max;
+		shm_tcache_flush(tc, cls, only_frees ? 0 : bin->max / 2);
+	}
 	shm_cache_bin_push(bin, p);
 }
 

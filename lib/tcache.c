@@ -80,6 +80,49 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 	shm_tcache_merge(tc, cls);
 }
 
+/*
+ * Whether a full bin should take more objects instead of giving half of
+ * them back.  It does when it ran from empty (a refill) to full in fewer
+ * frees than twice its bound: the thread frees in batches bigger than the
+ * bin - a program that allocates some hundreds of blocks and then frees
+ * them all, over and over - and each batch would otherwise send objects
+ * back to their slabs only for the next to fetch them again, a lock round
+ * trip and a walk of the list each way.  The bin doubles, to at most
+ * SHM_BIN_GROWN_MAX bytes of objects and SHM_TCACHE_GROWN_MAX more than
+ * their bounds for all the cache's bins, and an idle pass takes it back to
+ * its class's bound (shm_tcache_tick).  A bin that fills by chance, as
+ * the mallocs and frees of a class drift apart, takes many times its bound
+ * in frees to run from empty to full, and one only freed into is never
+ * refilled: neither grows.
+ */
+bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls)
+{
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
+	size_t more = (size_t)bin->max * shm_classes[cls].size;
+	bool ran_dry = tc->refilled[cls];
+
+	tc->refilled[cls] = 0;
+	if (!ran_dry || bin->max < shm_classes[cls].tcache_max ||
+	    bin->nfree > 2u * bin->max || 2 * more > SHM_BIN_GROWN_MAX ||
+	    tc->grown_bytes + more > SHM_TCACHE_GROWN_MAX)
+		return false;
+	tc->grown_bytes += more;
+	bin->max = (uint16_t)(bin->max * 2);
+	return true;
+}
+
+/* Back to the class's bound (the bin holds no more than that). */
+static void bin_shrink(shm_tcache_t *tc, unsigned cls)
+{
+	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
+	unsigned bound = shm_classes[cls].tcache_max;
+
+	if (bin->max <= bound)
+		return;
+	tc->grown_bytes -= (size_t)(bin->max - bound) * shm_classes[cls].size;
+	bin->max = (uint16_t)bound;
+}
+
 void shm_tcache_flush_all(shm_tcache_t *tc)
 {
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++)
@@ -92,10 +135,11 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
  * decay time, the bins the thread has not used since the previous pass are
  * flushed, so that objects of classes it stopped using go back to their
  * slabs, whose pages can then be purged: within two decay times of the
- * last use.  A bin's call counts are zeroed each time they are merged,
- * which is also what tells a used bin from an idle one.  A thread that
- * never allocates again keeps what its cache holds (each bin at most its
- * bound) until it exits.  The same ticks drive the decay passes of arenas
+ * last use; a bin that grew goes back to its class's bound.  A bin's call
+ * counts are zeroed each time they are merged, which is also what tells a
+ * used bin from an idle one.  A thread that never allocates again keeps
+ * what its cache holds (each bin at most its bound, or what it grew to)
+ * until it exits.  The same ticks drive the decay passes of arenas
  * that nothing is freed into any more (shm_arenas_decay_poll).
  */
 #define TICK_EVERY 8
@@ -113,10 +157,13 @@ void shm_tcache_tick(void)
 	tc->gc_stamp = now;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
-		if (bin->count && bin->nmalloc == 0 && bin->nfree == 0)
+		bool idle = bin->nmalloc == 0 && bin->nfree == 0;
+		if (idle && bin->count)
 			shm_tcache_flush(tc, cls, 0);	/* merges too */
 		else
 			shm_tcache_merge(tc, cls);
+		if (idle)
+			bin_shrink(tc, cls);
 	}
 }
 
@@ -153,6 +200,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		return NULL;
 
 	memset(tc->bin1, 0, sizeof(tc->bin1));
+	memset(tc->refilled, 0, sizeof(tc->refilled));
+	tc->grown_bytes = 0;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&

@@ -15,6 +15,10 @@ typedef struct shm_tcache {
 	shm_cache_bin_t bin1[SHM_NCLASSES + 1];
 	shm_arena_t *arena;		/* where refills come from */
 	uint16_t fill[SHM_NCLASSES];	/* objects the next refill asks for */
+	/* Set by a refill, cleared when the bin overflows: a bin that
+	 * overflows with it set ran from empty to full (shm_tcache_grow). */
+	uint8_t refilled[SHM_NCLASSES];
+	size_t grown_bytes;		/* bins' room beyond their classes' bounds */
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
@@ -31,6 +35,12 @@ extern shm_tcache_t shm_tcache_none;
  * a class, made by other threads, so caches few of them, and a thread that
  * allocates the class reaches the full bound after a few refills. */
 #define SHM_BIN_START 64
+
+/* How far shm_tcache_grow takes a bin past its class's bound: to at most
+ * SHM_BIN_GROWN_MAX bytes of objects, and all the cache's bins together
+ * to at most SHM_TCACHE_GROWN_MAX bytes more than their bounds. */
+#define SHM_BIN_GROWN_MAX ((size_t)128 << 10)
+#define SHM_TCACHE_GROWN_MAX ((size_t)512 << 10)
 
 /* The most bytes of objects a refill grows to (it starts at 4 objects,
  * whatever their size).  A refill twice as big halves the lock round trips
@@ -64,6 +74,7 @@ void shm_free_block(void *p, const char *func);
 void shm_free_slow(void *p);
 shm_tcache_t *shm_tcache_get(void);
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
+bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_flush_all(shm_tcache_t *tc);
 void shm_tcache_tick(void);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);

@@ -6,7 +6,7 @@
  * allocated <= active <= resident <= mapped, the actions, malloc_info, the
  * published memory file (and a fork child's own), the JSON report's
  * picture of the heap, a thread cache giving back a class it stopped
- * using, and the dirty pages of an arena nothing frees into any more
+ * using and growing a bin that batches outgrow, and the dirty pages of an arena nothing frees into any more
  * purged all the same.
  */
 #define _GNU_SOURCE
@@ -337,6 +337,48 @@ static void test_idle_bin(void)
 	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
 }
 
+/* Rounds of n blocks of size bytes allocated, then all freed. */
+static void batch_rounds(size_t size, int n, int rounds)
+{
+	static void *p[8000];
+
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < n; i++)
+			p[i] = malloc(hide_size(size));
+		for (int i = 0; i < n; i++)
+			free(p[i]);
+	}
+}
+
+/* A thread that allocates more blocks of a class than its cache holds and
+ * then frees them all, over and over, grows the bin until a batch fits:
+ * from then on its rounds neither refill the bin nor flush it.  A batch
+ * bigger than a bin may grow to still goes back and forth. */
+static void test_batch_bin(void)
+{
+	int c = class_of(48);
+	char fills[64], flushes[64];
+
+	if (c < 0) {
+		ok(0, "a 48-byte class exists");
+		return;
+	}
+	snprintf(fills, sizeof(fills), "stats.classes.%d.nfills", c);
+	snprintf(flushes, sizeof(flushes), "stats.classes.%d.nflushes", c);
+	batch_rounds(48, 400, 8);
+	uint64_t f0 = stat_u64(fills), g0 = stat_u64(flushes);
+	ok(f0 != UINT64_MAX && f0 > 0 && g0 != UINT64_MAX,
+	   "refills (%llu) and flushes (%llu) are counted",
+	   (unsigned long long)f0, (unsigned long long)g0);
+	batch_rounds(48, 400, 20);
+	is(stat_u64(fills) - f0, 0, "rounds of 400 blocks, once they fit, refill nothing");
+	is(stat_u64(flushes) - g0, 0, "and flush nothing");
+	batch_rounds(48, 8000, 2);
+	g0 = stat_u64(flushes);
+	batch_rounds(48, 8000, 2);
+	ok(stat_u64(flushes) > g0, "rounds of 8000 (375 KiB) outgrow the bin and flush");
+}
+
 /* Dirty bytes of all arenas but the main thread's (arena 0). */
 static uint64_t other_arenas_dirty(void)
 {
@@ -401,6 +443,7 @@ int main(void)
 	test_publish();
 	test_json_heap();
 	test_idle_bin();
+	test_batch_bin();
 	test_orphan_arena_purged();
 	return done_testing();
 }
