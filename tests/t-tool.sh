@@ -347,7 +347,8 @@ for k in ("allocated", "active", "dirty", "mapped", "huge", "nmalloc",
     assert d[k] == int(want[k]), (k, d[k], want[k])
 top = d["classes"][0]
 assert (top["class"], top["size"], top["nmalloc"], top["live"], top["slabs"],
-        top["util"]) == (3, 64, 1100, 600, 5, 711), top
+        top["util"], top["nfills"], top["nflushes"]) == \
+    (3, 64, 1100, 600, 5, 711, 8, 6), top
 assert d["version"] == "0.1.0-fake" and isinstance(d["rss"], int)
 EOF
 		[ "$rc" -eq 0 ]

@@ -107,15 +107,15 @@ static void fill_arenas(shm_pub_arena_t *a)
 	a[0].large_bytes = 409600;
 	a[0].nmalloc_large = 5;
 	a[0].nfree_large = 2;
-	a[0].classes[3] = (shm_pub_class_t){ 1000, 200, 4, 900 };
-	a[0].classes[19] = (shm_pub_class_t){ 500, 500, 1, 3 };
-	a[0].classes[13] = (shm_pub_class_t){ 50, 10, 2, 40 };
+	a[0].classes[3] = (shm_pub_class_t){ 1000, 200, 4, 900, 7, 2 };
+	a[0].classes[19] = (shm_pub_class_t){ 500, 500, 1, 3, 2, 2 };
+	a[0].classes[13] = (shm_pub_class_t){ 50, 10, 2, 40, 3, 0 };
 	/* More frees than allocations of class 3 in arena 1: blocks
 	 * allocated through arena 0 and freed through arena 1. */
 	a[1].nchunks = 1;
 	a[1].active_pages = 20;
 	a[1].dirty_pages = 5;
-	a[1].classes[3] = (shm_pub_class_t){ 100, 300, 1, 10 };
+	a[1].classes[3] = (shm_pub_class_t){ 100, 300, 1, 10, 1, 4 };
 }
 
 static const struct {
