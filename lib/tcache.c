@@ -80,6 +80,20 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 	shm_tcache_merge(tc, cls);
 }
 
+/* Bytes of room the cache's bins have beyond their classes' bounds. */
+static size_t tcache_grown(shm_tcache_t *tc)
+{
+	size_t bytes = 0;
+
+	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
+		unsigned max = shm_tcache_bin(tc, cls)->max;
+		unsigned bound = shm_classes[cls].tcache_max;
+		if (max > bound)
+			bytes += (size_t)(max - bound) * shm_classes[cls].size;
+	}
+	return bytes;
+}
+
 /*
  * Whether a full bin should take more objects instead of giving half of
  * them back.  It does when it ran from empty (a refill) to full in fewer
@@ -104,23 +118,10 @@ bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls)
 	tc->refilled[cls] = 0;
 	if (!ran_dry || bin->max < shm_classes[cls].tcache_max ||
 	    bin->nfree > 2u * bin->max || 2 * more > SHM_BIN_GROWN_MAX ||
-	    tc->grown_bytes + more > SHM_TCACHE_GROWN_MAX)
+	    tcache_grown(tc) + more > SHM_TCACHE_GROWN_MAX)
 		return false;
-	tc->grown_bytes += more;
 	bin->max = (uint16_t)(bin->max * 2);
 	return true;
-}
-
-/* Back to the class's bound (the bin holds no more than that). */
-static void bin_shrink(shm_tcache_t *tc, unsigned cls)
-{
-	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
-	unsigned bound = shm_classes[cls].tcache_max;
-
-	if (bin->max <= bound)
-		return;
-	tc->grown_bytes -= (size_t)(bin->max - bound) * shm_classes[cls].size;
-	bin->max = (uint16_t)bound;
 }
 
 void shm_tcache_flush_all(shm_tcache_t *tc)
@@ -162,8 +163,9 @@ void shm_tcache_tick(void)
 			shm_tcache_flush(tc, cls, 0);	/* merges too */
 		else
 			shm_tcache_merge(tc, cls);
-		if (idle)
-			bin_shrink(tc, cls);
+		/* Flushed, or empty: back to the class's bound. */
+		if (idle && bin->max > shm_classes[cls].tcache_max)
+			bin->max = (uint16_t)shm_classes[cls].tcache_max;
 	}
 }
 
@@ -201,7 +203,6 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 
 	memset(tc->bin1, 0, sizeof(tc->bin1));
 	memset(tc->refilled, 0, sizeof(tc->refilled));
-	tc->grown_bytes = 0;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&

@@ -18,7 +18,6 @@ typedef struct shm_tcache {
 	/* Set by a refill, cleared when the bin overflows: a bin that
 	 * overflows with it set ran from empty to full (shm_tcache_grow). */
 	uint8_t refilled[SHM_NCLASSES];
-	size_t grown_bytes;		/* bins' room beyond their classes' bounds */
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
