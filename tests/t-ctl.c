@@ -6,8 +6,8 @@
  * allocated <= active <= resident <= mapped, the actions, malloc_info, the
  * published memory file (and a fork child's own), the JSON report's
  * picture of the heap, a thread cache giving back a class it stopped
- * using and growing a bin that batches outgrow, and the dirty pages of an arena nothing frees into any more
- * purged all the same.
+ * using and growing a bin that batches outgrow, and the dirty pages of an
+ * arena nothing frees into any more purged all the same.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
