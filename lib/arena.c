@@ -398,6 +398,7 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 	pthread_mutex_unlock(&arena->lock);
 	cbin->head = head;
 	cbin->count += got;
+	cbin->base += got;
 }
 
 static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)

@@ -258,10 +258,25 @@ typedef struct shm_cache_bin {
 	 * that the free fast path reads one cache line of metadata. */
 	uint32_t limit;
 	uint64_t div;
-	/* The program's calls served by this bin since its counts were last
-	 * merged into the arena's (plain increments: only its thread writes). */
-	uint64_t nmalloc, nfree;
+	/* The program's mallocs served by this bin since its counts were last
+	 * merged into the arena's (a plain increment: only its thread writes),
+	 * and what its frees are counted from: count as it was then, plus what
+	 * refills have added since, less what flushes took.  The frees served
+	 * since are then nmalloc + count - base (shm_cache_bin_nfree), which
+	 * spares the free fast path a counter of its own. */
+	uint64_t nmalloc;
+	int64_t base;
 } shm_cache_bin_t;
+
+/* The program's frees served by a bin since its counts were last merged.
+ * Read by another thread (shm_tcache_pending) it may be caught between a
+ * refill's two updates: it is then off by that refill, never below 0. */
+static inline uint64_t shm_cache_bin_nfree(const shm_cache_bin_t *bin)
+{
+	int64_t n = (int64_t)bin->nmalloc + bin->count - bin->base;
+
+	return n > 0 ? (uint64_t)n : 0;
+}
 
 /* ---- Size classes (sizeclass.c) ----------------------------------------- */
 

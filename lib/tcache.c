@@ -49,15 +49,15 @@ void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 {
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	shm_pub_class_t *counts = &tc->arena->pub->classes[cls];
+	uint64_t nfree = shm_cache_bin_nfree(bin);
 
 	if (bin->nmalloc) {
 		__atomic_fetch_add(&counts->nmalloc, bin->nmalloc, __ATOMIC_RELAXED);
 		bin->nmalloc = 0;
 	}
-	if (bin->nfree) {
-		__atomic_fetch_add(&counts->nfree, bin->nfree, __ATOMIC_RELAXED);
-		bin->nfree = 0;
-	}
+	if (nfree)
+		__atomic_fetch_add(&counts->nfree, nfree, __ATOMIC_RELAXED);
+	bin->base = bin->count;
 }
 
 /*
@@ -73,6 +73,7 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 
 	if (bin->count > keep) {
 		bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
+		bin->base -= bin->count - keep;
 		bin->count = (uint16_t)keep;
 		__atomic_fetch_add(&tc->arena->pub->classes[cls].nflushes, 1,
 				   __ATOMIC_RELAXED);
@@ -117,7 +118,7 @@ bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls)
 
 	tc->refilled[cls] = 0;
 	if (!ran_dry || bin->max < shm_classes[cls].tcache_max ||
-	    bin->nfree > 2u * bin->max || 2 * more > SHM_BIN_GROWN_MAX ||
+	    shm_cache_bin_nfree(bin) > 2u * bin->max || 2 * more > SHM_BIN_GROWN_MAX ||
 	    tcache_grown(tc) + more > SHM_TCACHE_GROWN_MAX)
 		return false;
 	bin->max = (uint16_t)(bin->max * 2);
@@ -158,7 +159,7 @@ void shm_tcache_tick(void)
 	tc->gc_stamp = now;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
-		bool idle = bin->nmalloc == 0 && bin->nfree == 0;
+		bool idle = bin->nmalloc == 0 && bin->count == bin->base;
 		if (idle && bin->count)
 			shm_tcache_flush(tc, cls, 0);	/* merges too */
 		else
@@ -251,7 +252,7 @@ void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree)
 		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 			shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 			nmalloc[cls] += __atomic_load_n(&bin->nmalloc, __ATOMIC_RELAXED);
-			nfree[cls] += __atomic_load_n(&bin->nfree, __ATOMIC_RELAXED);
+			nfree[cls] += shm_cache_bin_nfree(bin);
 		}
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 }

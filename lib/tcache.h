@@ -115,7 +115,6 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
 	__atomic_store_n(&obj->key, shm_secret, __ATOMIC_RELAXED);
 	bin->head = obj;
 	bin->count++;
-	bin->nfree++;
 }
 
 /*
