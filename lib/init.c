@@ -60,8 +60,6 @@ void shm_start_slow(void)
 	shm_options_init(shm_os_getenv("SHIMMER_OPTIONS"));
 	shm_debug_init();
 	shm_sizeclass_init();
-	if (!shm_registry_init())
-		start_failed("no address space for the chunk registry");
 	do
 		shm_os_random(&shm_secret, sizeof(shm_secret));
 	while (shm_secret == 0);

@@ -19,19 +19,7 @@
 
 #include <string.h>
 
-uint8_t *shm_registry;
-uintptr_t shm_registry_slots;
-
-#define REGISTRY_SLOTS ((size_t)1 << (SHM_ADDR_BITS - SHM_CHUNK_SHIFT))
-
-bool shm_registry_init(void)
-{
-	shm_registry = shm_os_reserve(REGISTRY_SLOTS);
-	if (shm_registry == NULL)
-		return false;
-	shm_registry_slots = REGISTRY_SLOTS;
-	return true;
-}
+uint8_t shm_registry[SHM_REGISTRY_SLOTS];
 
 void shm_registry_set(const void *addr, unsigned kind)
 {

@@ -207,17 +207,23 @@ static inline size_t shm_slot_offset(unsigned slot, const void *p)
 
 enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
 
-extern uint8_t *shm_registry;
-/* Slots in the registry: 0 until it is reserved at start-up, so that the
- * free fast path, which may run before, finds nothing there. */
-extern uintptr_t shm_registry_slots;
+/*
+ * One byte per chunk-sized slot of the address space (32 MiB for 47 bits),
+ * a static array: its pages are the kernel's zero page until a slot in
+ * them is set, it reads "none" before start-up without a test, and the
+ * free fast path reaches it, and checks an address against its end, with
+ * no load besides the slot's own.  (A mapping made at start-up cost two:
+ * the base and the bound.)
+ */
+#define SHM_REGISTRY_SLOTS ((size_t)1 << (SHM_ADDR_BITS - SHM_CHUNK_SHIFT))
+extern uint8_t shm_registry[SHM_REGISTRY_SLOTS];
 
 /* What the slot of address a holds. */
 static inline unsigned shm_registry_kind(uintptr_t a)
 {
 	uintptr_t slot = a >> SHM_CHUNK_SHIFT;
 
-	if (SHM_UNLIKELY(slot >= shm_registry_slots))
+	if (SHM_UNLIKELY(slot >= SHM_REGISTRY_SLOTS))
 		return SHM_REG_NONE;
 	return shm_registry[slot];
 }
@@ -355,7 +361,6 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		    size_t npages, size_t new_npages);
 void shm_arena_decay(shm_arena_t *arena, bool all, bool *released);
 void shm_registry_set(const void *addr, unsigned kind);
-bool shm_registry_init(void);
 uint32_t shm_now_ms(void);
 
 /* ---- Huge blocks (huge.c) ----------------------------------------------- */
