@@ -159,7 +159,7 @@ void shm_tcache_tick(void)
 	tc->gc_stamp = now;
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
-		bool idle = bin->nmalloc == 0 && bin->count == bin->base;
+		bool idle = bin->nmalloc == 0 && shm_cache_bin_nfree(bin) == 0;
 		if (idle && bin->count)
 			shm_tcache_flush(tc, cls, 0);	/* merges too */
 		else
