@@ -158,10 +158,11 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 	slab->fresh = (uint16_t)c->nobjs;
 }
 
-/* Every page's distance to its slab's head and every class fit the slab
- * map's entries (shm_slab_slot). */
+/* Every page's distance to its slab's head, every colour and every class
+ * fit the slab map's entries (shm_slab_slot). */
 _Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
-	       SHM_NCLASSES < 0xff, "a slab map entry holds back and class");
+	       SHM_COLOURS <= 1u << (SHM_PAGE_SHIFT - 8) &&
+	       SHM_NCLASSES < 0xff, "a slab map entry holds back, colour, class");
 
 static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 {
@@ -172,11 +173,15 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 
 	if (base == NULL)
 		return NULL;
+	shm_bin_t *bin = &arena->bins[cls];
+	unsigned colour = bin->colour;
+	bin->colour = colour + 1 < c->ncolours ? colour + 1 : 0;
 	shm_chunk_t *chunk = shm_chunk_of(base);
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_SLAB;
-		chunk->slab_map[idx + i] = i < c->npages ? shm_slab_slot(cls, i) : 0;
+		chunk->slab_map[idx + i] =
+			i < c->npages ? shm_slab_slot(cls, colour, i) : 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
@@ -189,10 +194,10 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	slab->nfree = (uint16_t)c->nobjs;
 	slab->fresh = 0;
 	if (shm_opt.random_slab)
-		slab_shuffle(arena, slab, base, c);
+		slab_shuffle(arena, slab, base + colour * SHM_COLOUR_STEP, c);
 	arena->pub->classes[cls].nslabs++;
 	arena->pub->active_pages += run;
-	bin_list(&arena->bins[cls], slab);
+	bin_list(bin, slab);
 	return slab;
 }
 
@@ -223,8 +228,10 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 static char *slab_base(shm_page_t *slab)
 {
 	shm_chunk_t *chunk = shm_chunk_of(slab);
+	size_t idx = (size_t)(slab - chunk->pages);
 
-	return shm_page_addr(chunk, (size_t)(slab - chunk->pages));
+	return (char *)shm_page_addr(chunk, idx) +
+	       shm_slot_colour_bytes(chunk->slab_map[idx]);
 }
 
 static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
@@ -415,7 +422,9 @@ static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
  * list, relinking only the last. */
 void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 {
-	size_t span = (size_t)shm_classes[cls].npages << SHM_PAGE_SHIFT;
+	/* From a slab's first object to the end of its last: a colour puts
+	 * the next slab's objects just past it. */
+	size_t span = (size_t)shm_classes[cls].nobjs * shm_classes[cls].size;
 	shm_arena_t *locked = NULL;
 	unsigned locked_n = 0;
 

@@ -52,12 +52,16 @@ static void *alloc_class(unsigned cls)
 	return NULL;
 }
 
-/* The smallest class whose objects all lie on an align boundary (slabs
- * start on a page, so a class size that is a multiple of align will do),
- * or SHM_NCLASSES. */
+/* The smallest class whose objects all lie on an align boundary, or
+ * SHM_NCLASSES.  A slab's first object is a multiple of SHM_COLOUR_STEP
+ * into its first page, so up to that alignment a class size that is a
+ * multiple of align will do; larger alignments take page runs. */
 static unsigned route_class(size_t size, size_t align)
 {
 	unsigned cls = shm_size_class(size);
+
+	if (align > SHM_COLOUR_STEP)
+		return SHM_NCLASSES;
 
 	while (cls < SHM_NCLASSES && shm_classes[cls].size % align != 0)
 		cls++;

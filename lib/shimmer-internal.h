@@ -63,6 +63,7 @@
 
 #include "shimmer.h"
 #include "publish.h"
+#include "sizeclass.h"
 
 /* Everything declared from here on is internal to the library.  Saying so
  * lets the compiler reach these globals directly rather than through the
@@ -170,19 +171,21 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 /*
  * The slab map holds two bytes per page: 0 for a page that holds no small
  * objects (header, free run, large block, a slab's guard page), else the
- * page's size class plus one in the low byte and, in the top four bits,
- * its distance to the slab's head page (a slab has at most
- * SHM_SLAB_MAX_PAGES pages), kept there already shifted by SHM_PAGE_SHIFT
- * so that the free fast path finds p's offset in its slab with one mask.
+ * page's size class plus one in the low byte, the slab's colour in the
+ * next four bits and, in the top four, its distance to the slab's head
+ * page (a slab has at most SHM_SLAB_MAX_PAGES pages), kept there already
+ * shifted by SHM_PAGE_SHIFT so that the free fast path finds p's offset
+ * from the slab's first object with one mask and one subtraction.
  * It is the one record of which pages hold objects of which class (the
  * page descriptors keep no class), dense enough (2 KiB per chunk) to stay
  * in the cache on every free, where a program that frees at random would
  * miss on the 48-byte descriptors.  Memory from the OS comes zeroed, so a
  * new chunk's map says "no objects" everywhere.
  */
-static inline uint16_t shm_slab_slot(unsigned cls, size_t back)
+static inline uint16_t shm_slab_slot(unsigned cls, unsigned colour,
+				     size_t back)
 {
-	return (uint16_t)(back << SHM_PAGE_SHIFT | (cls + 1));
+	return (uint16_t)(back << SHM_PAGE_SHIFT | colour << 8 | (cls + 1));
 }
 
 /* The class plus one, or 0 for a page without objects. */
@@ -197,10 +200,20 @@ static inline size_t shm_slot_back(unsigned slot)
 	return slot >> SHM_PAGE_SHIFT;
 }
 
-/* The offset of p from the start of its slab, given p's slot. */
+/* The bytes between a slab's head page and its first object. */
+static inline unsigned shm_slot_colour_bytes(unsigned slot)
+{
+	return (slot >> 8 & (SHM_COLOURS - 1)) * SHM_COLOUR_STEP;
+}
+
+/* The offset of p from its slab's first object, given p's slot.  Below
+ * that object it wraps to 2^32 less a little, which no object test
+ * (shm_offset_is_object) admits. */
 static inline size_t shm_slot_offset(unsigned slot, const void *p)
 {
-	return (slot & ~(unsigned)SHM_PAGE_MASK) | ((uintptr_t)p & SHM_PAGE_MASK);
+	return (uint32_t)(((slot & ~(unsigned)SHM_PAGE_MASK) |
+			   ((uintptr_t)p & SHM_PAGE_MASK)) -
+			  shm_slot_colour_bytes(slot));
 }
 
 /* ---- Registry (page.c) -------------------------------------------------- */
@@ -284,14 +297,11 @@ static inline uint64_t shm_cache_bin_nfree(const shm_cache_bin_t *bin)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-/* ---- Size classes (sizeclass.c) ----------------------------------------- */
-
-#include "sizeclass.h"
-
 /* ---- Arenas (arena.c) --------------------------------------------------- */
 
 typedef struct shm_bin {
 	shm_page_t *slabs;		/* slabs with free objects (heads) */
+	unsigned colour;		/* the next slab's (sizeclass.h) */
 } shm_bin_t;
 
 #define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)

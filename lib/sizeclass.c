@@ -7,20 +7,35 @@
 shm_class_info_t shm_classes[SHM_NCLASSES];
 uint8_t shm_class_index[(16384 >> 4) + 1];
 
-/* Slabs are sized so that the tail left over after the last object wastes
- * at most 1/16 of the slab, with at least 8 objects where that fits in
- * SHM_SLAB_MAX_PAGES pages. */
-static uint32_t sizeclass_slab_pages(uint32_t size)
+/* The bytes a slab keeps free for colours: short of one object, so that
+ * the colours move objects to every offset in steps of SHM_COLOUR_STEP,
+ * up to SHM_COLOURS of them; none below two steps. */
+static uint32_t sizeclass_colour_room(uint32_t size)
+{
+	uint32_t room = size < 2 * SHM_COLOUR_STEP ? 0 : size - SHM_COLOUR_STEP;
+
+	if (room > (SHM_COLOURS - 1) * SHM_COLOUR_STEP)
+		room = (SHM_COLOURS - 1) * SHM_COLOUR_STEP;
+	return room - room % SHM_COLOUR_STEP;
+}
+
+/*
+ * Pages per slab such that the tail left over after the last object, room
+ * bytes kept free, wastes at most 1/16 of the slab, with at least 8 objects
+ * where that fits in SHM_SLAB_MAX_PAGES pages.  If no size does, the one
+ * that wastes least, or 0 if exact.
+ */
+static uint32_t sizeclass_slab_pages(uint32_t size, uint32_t room, bool exact)
 {
 	uint32_t best = 1;
 	uint32_t best_waste = UINT32_MAX;
 
 	for (uint32_t np = 1; np <= SHM_SLAB_MAX_PAGES; np++) {
 		uint32_t bytes = np << SHM_PAGE_SHIFT;
-		uint32_t n = bytes / size;
+		uint32_t n = (bytes - room) / size;
 		uint32_t waste = bytes - n * size;
 
-		if (n < 8 && np < SHM_SLAB_MAX_PAGES)
+		if (n == 0 || (n < 8 && np < SHM_SLAB_MAX_PAGES))
 			continue;
 		if (waste * 16 <= bytes)
 			return np;
@@ -30,7 +45,23 @@ static uint32_t sizeclass_slab_pages(uint32_t size)
 			best = np;
 		}
 	}
-	return best;
+	return exact ? 0 : best;
+}
+
+/* A class's slab size, objects and colours: coloured where the colours'
+ * room fits in the 1/16 a slab may waste, else with one colour. */
+static void sizeclass_slab_geometry(shm_class_info_t *c)
+{
+	uint32_t room = sizeclass_colour_room(c->size);
+	uint32_t np = sizeclass_slab_pages(c->size, room, true);
+
+	if (np == 0) {
+		room = 0;
+		np = sizeclass_slab_pages(c->size, 0, false);
+	}
+	c->npages = np;
+	c->nobjs = ((np << SHM_PAGE_SHIFT) - room) / c->size;
+	c->ncolours = room / SHM_COLOUR_STEP + 1;
 }
 
 /* How many objects of a class a thread cache keeps: enough to amortise the
@@ -61,8 +92,7 @@ void shm_sizeclass_init(void)
 	for (cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_class_info_t *c = &shm_classes[cls];
 
-		c->npages = sizeclass_slab_pages(c->size);
-		c->nobjs = (c->npages << SHM_PAGE_SHIFT) / c->size;
+		sizeclass_slab_geometry(c);
 		c->div = (uint64_t)(((unsigned __int128)1 << 64) / c->size) + 1;
 		c->limit = (uint32_t)((c->nobjs - 1) * (c->div * c->size));
 		c->tcache_max = sizeclass_tcache_max(c->size);

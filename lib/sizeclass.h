@@ -18,10 +18,27 @@
 #define SHM_NCLASSES 48
 #define SHM_SLAB_MAX_PAGES 16
 
+/*
+ * Slab colouring: a slab's first object starts colour * SHM_COLOUR_STEP
+ * bytes into its first page, the colour cycling from slab to slab through
+ * the class's ncolours, up to SHM_COLOURS.  Without it every slab of a
+ * class puts its objects at the same offsets within a page, so a program's
+ * hot objects share a few dozen values of their address's low 12 bits;
+ * the processor then takes many of its loads for possible reads of stores
+ * still in flight to another object (4 KiB aliasing) and holds them back,
+ * and a program that reads objects at random (bench/churn) overlaps fewer
+ * of its cache misses.  A class's colours span less than one object, and
+ * its slabs keep that much room free.  A step of a cache line keeps small
+ * objects aligned to a line where their size allows (route_class).
+ */
+#define SHM_COLOURS 16
+#define SHM_COLOUR_STEP 64
+
 typedef struct shm_class_info {
 	uint32_t size;		/* object size */
 	uint32_t npages;	/* pages per slab */
 	uint32_t nobjs;		/* objects per slab */
+	uint32_t ncolours;	/* first-object offsets slabs cycle through */
 	uint32_t limit;		/* see shm_offset_is_object */
 	uint64_t div;		/* floor(2^64 / size) + 1: see shm_offset_is_object */
 	uint32_t tcache_max;	/* most objects a thread cache keeps */

@@ -2,7 +2,8 @@
 # Unit tests of the allocator's internals: linked against the convenience
 # library so that they can call shm_* functions directly.
 UNIT_TESTS = tests/unit/t-sizeclass tests/unit/t-page tests/unit/t-huge \
-	tests/unit/t-decay tests/unit/t-arena tests/unit/t-tcache
+	tests/unit/t-decay tests/unit/t-arena tests/unit/t-tcache \
+	tests/unit/t-colour
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_t_sizeclass_SOURCES = tests/unit/t-sizeclass.c tests/tap.h
@@ -17,3 +18,5 @@ tests_unit_t_arena_SOURCES = tests/unit/t-arena.c tests/tap.h
 tests_unit_t_arena_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
 tests_unit_t_tcache_SOURCES = tests/unit/t-tcache.c tests/tap.h
 tests_unit_t_tcache_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
+tests_unit_t_colour_SOURCES = tests/unit/t-colour.c tests/tap.h
+tests_unit_t_colour_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)

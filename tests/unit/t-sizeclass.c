@@ -2,8 +2,10 @@
 /*
  * t-sizeclass.c - the size-class table: every small size maps to the
  * smallest class that holds it, no class wastes more than a quarter of a
- * request (an eighth from 1 KiB to 8 KiB), slabs are laid out as the rest of the allocator assumes, and the
- * test of whether a slab offset starts an object is exact.
+ * request (an eighth from 1 KiB to 8 KiB), slabs are laid out as the rest
+ * of the allocator assumes, with every colour, and the test of whether an
+ * address in a slab starts an object, through the slab map's entry, is
+ * exact.
  */
 #include "shimmer-internal.h"
 #include "../tap.h"
@@ -39,21 +41,55 @@ int main(void)
 	is(bad_waste, 0, "no class above 128 B wastes more than 25 %%");
 	is(bad_fine, 0, "no class from 1 KiB to 8 KiB wastes more than 12.5 %%");
 
-	size_t bad_slab = 0, bad_index = 0;
+	size_t bad_slab = 0, bad_index = 0, bad_slot = 0, bad_colours = 0;
 	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
 		const shm_class_info_t *ci = &shm_classes[c];
 		size_t bytes = (size_t)ci->npages << SHM_PAGE_SHIFT;
-		if (ci->nobjs == 0 || ci->nobjs * ci->size > bytes ||
+		size_t room = (size_t)(ci->ncolours - 1) * SHM_COLOUR_STEP;
+		if (ci->nobjs == 0 || room + ci->nobjs * ci->size > bytes ||
 		    (bytes - ci->nobjs * ci->size) * 8 > bytes ||
-		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0)
+		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0 ||
+		    ci->ncolours == 0 || ci->ncolours > SHM_COLOURS)
 			bad_slab++;
+		/* Colours span all but one step of an object, up to 16, from
+		 * two steps up; only classes whose slabs cannot spare the room
+		 * go without. */
+		unsigned want_colours = ci->size / SHM_COLOUR_STEP;
+		if (want_colours > SHM_COLOURS)
+			want_colours = SHM_COLOURS;
+		if (want_colours < 2)
+			want_colours = 1;
+		if (ci->size <= 4096 && ci->ncolours != want_colours)
+			bad_colours++;
 		for (size_t off = 0; off < bytes + ci->size; off++) {
 			int want = off % ci->size == 0 && off / ci->size < ci->nobjs;
 			if (shm_class_is_object(c, off) != want)
 				bad_index++;
 		}
+		/* Every byte of a slab at a page-aligned address, as the free
+		 * path sees it: an object start exactly where one was made. */
+		for (unsigned colour = 0; colour < ci->ncolours; colour++) {
+			size_t first = colour * SHM_COLOUR_STEP;
+			for (size_t at = 0; at < bytes; at++) {
+				uintptr_t p = ((uintptr_t)1 << 30) + at;
+				unsigned slot = shm_slab_slot(c, colour,
+							      at >> SHM_PAGE_SHIFT);
+				size_t off = shm_slot_offset(slot, (void *)p);
+				int want = at >= first &&
+					   (at - first) % ci->size == 0 &&
+					   (at - first) / ci->size < ci->nobjs;
+				if (shm_class_is_object(c, off) != want ||
+				    shm_slot_class1(slot) != c + 1 ||
+				    shm_slot_back(slot) != at >> SHM_PAGE_SHIFT)
+					bad_slot++;
+			}
+		}
 	}
-	is(bad_slab, 0, "slabs hold their objects with at most 1/8 left over");
+	is(bad_slab, 0, "slabs hold their objects, every colour's room included, "
+	   "with at most 1/8 left over");
+	is(bad_colours, 0, "classes up to 4 KiB have a colour per 64 bytes, at most 16");
 	is(bad_index, 0, "the object test is exact at every offset of every slab");
+	is(bad_slot, 0, "through the slab map entry, every byte of every slab of "
+	   "every colour is an object start exactly where one was made");
 	return done_testing();
 }

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-colour.c - slab colouring: the slabs a class makes one after another
+ * start their first objects at as many different offsets as the class has
+ * colours, and a thread cache that gives back a list running from one slab
+ * into the next, whose colour is smaller, returns every object to its own
+ * slab, so that all of them become free and go back to the page runs.
+ */
+#include "tcache.h"
+#include "../tap.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SIZE 256
+
+static void *objs[4096];
+static size_t nobjs;
+static unsigned offsets;
+
+static int descending(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Allocate enough objects for two slabs more than the class has colours,
+ * count the first-object offsets of the one-page slabs they fill, and free
+ * them all highest address first: the cache's list then runs upwards, from
+ * each slab into the next, and goes back whole when the thread exits. */
+static void *worker(void *arg)
+{
+	const shm_class_info_t *c = &shm_classes[shm_size_class(SIZE)];
+	unsigned seen[SHM_COLOURS] = { 0 };
+
+	(void)arg;
+	nobjs = (size_t)c->nobjs * (c->ncolours + 2);
+	for (size_t i = 0; i < nobjs; i++)
+		objs[i] = malloc(SIZE);
+	qsort(objs, nobjs, sizeof(objs[0]), descending);
+	for (size_t i = 0; i < nobjs; i++) {
+		uintptr_t a = (uintptr_t)objs[i];
+		/* The lowest object of its page: its slab's first object. */
+		if (i + 1 == nobjs ||
+		    ((uintptr_t)objs[i + 1] >> SHM_PAGE_SHIFT) != a >> SHM_PAGE_SHIFT) {
+			size_t off = a & SHM_PAGE_MASK;
+			if (off % SHM_COLOUR_STEP == 0 &&
+			    off / SHM_COLOUR_STEP < SHM_COLOURS)
+				seen[off / SHM_COLOUR_STEP] = 1;
+		}
+	}
+	for (unsigned k = 0; k < SHM_COLOURS; k++)
+		offsets += seen[k];
+	for (size_t i = 0; i < nobjs; i++)
+		free(objs[i]);
+	return NULL;
+}
+
+static uint64_t class_stat(const char *what)
+{
+	char name[64];
+	uint64_t v = UINT64_MAX;
+	size_t len = sizeof(v);
+
+	snprintf(name, sizeof(name), "stats.classes.%u.%s",
+		 shm_size_class(SIZE), what);
+	if (shimmer_ctl(name, &v, &len, NULL, 0) != 0)
+		return UINT64_MAX;
+	return v;
+}
+
+int main(void)
+{
+	const shm_class_info_t *c;
+	pthread_t t;
+
+	free(malloc(1));
+	c = &shm_classes[shm_size_class(SIZE)];
+	if (c->npages != 1 || c->ncolours < 2) {
+		skip(3, "%d-byte slabs are not coloured one-page slabs", SIZE);
+		return done_testing();
+	}
+	pthread_create(&t, NULL, worker, NULL);
+	pthread_join(t, NULL);
+	is(offsets, c->ncolours,
+	   "%zu objects of %d bytes: first objects at %u offsets", nobjs, SIZE,
+	   c->ncolours);
+	is(class_stat("live"), 0, "all of them freed");
+	ok(class_stat("slabs") <= 1,
+	   "every slab emptied and given back but the one a bin keeps (%llu left)",
+	   (unsigned long long)class_stat("slabs"));
+	return done_testing();
+}
