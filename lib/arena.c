@@ -164,7 +164,10 @@ _Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
 	       SHM_COLOURS <= 1u << (SHM_PAGE_SHIFT - 8) &&
 	       SHM_NCLASSES < 0xff, "a slab map entry holds back, colour, class");
 
-static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
+/* A new slab of class cls, of the colour the bin's slabs have reached, or
+ * of colour 0 (first object on the page, for aligned requests) if
+ * uncoloured. */
+static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
 	size_t run = slab_run_pages(c);
@@ -174,8 +177,11 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls)
 	if (base == NULL)
 		return NULL;
 	shm_bin_t *bin = &arena->bins[cls];
-	unsigned colour = bin->colour;
-	bin->colour = colour + 1 < c->ncolours ? colour + 1 : 0;
+	unsigned colour = 0;
+	if (!uncoloured) {
+		colour = bin->colour;
+		bin->colour = colour + 1 < c->ncolours ? colour + 1 : 0;
+	}
 	shm_chunk_t *chunk = shm_chunk_of(base);
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
@@ -239,17 +245,32 @@ static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
 	shm_fatal("malloc", slot, "corrupted free list at", cls);
 }
 
-/* One object from the bin's first slab with room, or a new slab, for the
- * path without a thread cache.  Unlike a fill it writes nothing into a
- * never-used object: under valgrind (debug mode, which has no caches) those
- * are not addressable until they are handed out. */
-static void *bin_take(shm_arena_t *arena, unsigned cls)
+/* The first of the bin's slabs with room whose objects lie on an align
+ * boundary (all of a slab's do if its first does, align dividing the class
+ * size), or a new one. */
+static shm_page_t *bin_slab(shm_arena_t *arena, unsigned cls, size_t align)
+{
+	shm_page_t *slab = arena->bins[cls].slabs;
+
+	if (align > SHM_COLOUR_STEP)
+		while (slab && ((uintptr_t)slab_base(slab) & (align - 1)) != 0)
+			slab = slab->next;
+	if (slab == NULL)
+		slab = slab_new(arena, cls, align > SHM_COLOUR_STEP);
+	return slab;
+}
+
+/* One object on an align boundary, for the paths without a thread cache
+ * and for alignments beyond a colour step.  Unlike a fill it writes nothing
+ * into a never-used object: under valgrind (debug mode, which has no
+ * caches) those are not addressable until they are handed out. */
+static void *bin_take(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	shm_bin_t *bin = &arena->bins[cls];
-	shm_page_t *slab = bin->slabs;
+	shm_page_t *slab = bin_slab(arena, cls, align);
 	void *obj;
 
-	if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
+	if (slab == NULL)
 		return NULL;
 	if (slab->free) {
 		obj = slab->free;
@@ -377,7 +398,7 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 	pthread_mutex_lock(&arena->lock);
 	while (got < n) {
 		shm_page_t *slab = bin->slabs;
-		if (slab == NULL && (slab = slab_new(arena, cls)) == NULL)
+		if (slab == NULL && (slab = slab_new(arena, cls, false)) == NULL)
 			break;
 		unsigned listed = slab->nfree - (shm_classes[cls].nobjs - slab->fresh);
 		bool whole = head == NULL && slab->free != NULL &&
@@ -458,11 +479,12 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 	return list;
 }
 
-/* Without a thread cache (disabled, or a thread being torn down). */
-void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls)
+/* Without a thread cache (disabled, or a thread being torn down), or for
+ * an alignment beyond a colour step, which most slabs' objects miss. */
+void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	pthread_mutex_lock(&arena->lock);
-	void *obj = bin_take(arena, cls);
+	void *obj = bin_take(arena, cls, align);
 	pthread_mutex_unlock(&arena->lock);
 	if (obj) {
 		/* In debug mode the block is announced to valgrind first. */

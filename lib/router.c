@@ -24,7 +24,7 @@ static void *alloc_class(unsigned cls)
 
 	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0) {
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
-		return shm_arena_alloc_small(arena, cls);
+		return shm_arena_alloc_small(arena, cls, SHM_MIN_ALIGN);
 	}
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
@@ -52,16 +52,23 @@ static void *alloc_class(unsigned cls)
 	return NULL;
 }
 
-/* The smallest class whose objects all lie on an align boundary, or
- * SHM_NCLASSES.  A slab's first object is a multiple of SHM_COLOUR_STEP
- * into its first page, so up to that alignment a class size that is a
- * multiple of align will do; larger alignments take page runs. */
+/* An object of class cls on an align boundary, which most slabs' objects
+ * are not on (slab colouring): from the arena, which finds a slab whose
+ * objects are, or makes one. */
+static void *alloc_aligned(unsigned cls, size_t align)
+{
+	shm_tcache_t *tc = shm_tcache_get();
+
+	return shm_arena_alloc_small(tc ? tc->arena : shm_arena_get(0), cls,
+				     align);
+}
+
+/* The smallest class whose objects can lie on an align boundary (a class
+ * size that is a multiple of align: all objects of a slab whose first
+ * object does, as an uncoloured slab's does), or SHM_NCLASSES. */
 static unsigned route_class(size_t size, size_t align)
 {
 	unsigned cls = shm_size_class(size);
-
-	if (align > SHM_COLOUR_STEP)
-		return SHM_NCLASSES;
 
 	while (cls < SHM_NCLASSES && shm_classes[cls].size % align != 0)
 		cls++;
@@ -96,7 +103,9 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
 		unsigned cls = route_class(size, align);
 		if (cls < SHM_NCLASSES) {
-			if ((p = alloc_class(cls)) == NULL)
+			p = align <= SHM_COLOUR_STEP ? alloc_class(cls) :
+			    alloc_aligned(cls, align);
+			if (p == NULL)
 				return malloc_oom();
 			if (SHM_UNLIKELY(shm_debug))
 				return shm_debug_alloc(p, want, cls, zero);

@@ -343,7 +343,7 @@ void shm_arena_detach(shm_arena_t *arena);
 void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
 void *shm_arena_flush(void *list, unsigned n, unsigned cls);
-void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls);
+void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align);
 void shm_arena_free_small(void *p, unsigned cls);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
 			    bool zero);

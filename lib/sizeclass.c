@@ -9,14 +9,13 @@ uint8_t shm_class_index[(16384 >> 4) + 1];
 
 /* The bytes a slab keeps free for colours: short of one object, so that
  * the colours move objects to every offset in steps of SHM_COLOUR_STEP,
- * up to SHM_COLOURS of them; none below two steps. */
+ * up to SHM_COLOURS of them. */
 static uint32_t sizeclass_colour_room(uint32_t size)
 {
-	uint32_t room = size < 2 * SHM_COLOUR_STEP ? 0 : size - SHM_COLOUR_STEP;
+	uint32_t room = size - SHM_COLOUR_STEP;
 
-	if (room > (SHM_COLOURS - 1) * SHM_COLOUR_STEP)
-		room = (SHM_COLOURS - 1) * SHM_COLOUR_STEP;
-	return room - room % SHM_COLOUR_STEP;
+	return room < (SHM_COLOURS - 1) * SHM_COLOUR_STEP ?
+	       room : (SHM_COLOURS - 1) * SHM_COLOUR_STEP;
 }
 
 /*

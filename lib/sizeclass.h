@@ -28,11 +28,11 @@
  * still in flight to another object (4 KiB aliasing) and holds them back,
  * and a program that reads objects at random (bench/churn) overlaps fewer
  * of its cache misses.  A class's colours span less than one object, and
- * its slabs keep that much room free.  A step of a cache line keeps small
- * objects aligned to a line where their size allows (route_class).
+ * its slabs keep that much room free.  Requests aligned beyond a step
+ * take objects from slabs whose colour is 0 (shm_arena_alloc_small).
  */
 #define SHM_COLOURS 16
-#define SHM_COLOUR_STEP 64
+#define SHM_COLOUR_STEP 16
 
 typedef struct shm_class_info {
 	uint32_t size;		/* object size */

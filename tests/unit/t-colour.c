@@ -4,16 +4,20 @@
  * start their first objects at as many different offsets as the class has
  * colours, and a thread cache that gives back a list running from one slab
  * into the next, whose colour is smaller, returns every object to its own
- * slab, so that all of them become free and go back to the page runs.
+ * slab, so that all of them become free and go back to the page runs;
+ * and requests aligned beyond a colour step still get objects of their
+ * class, on the boundary, from slabs of colour 0.
  */
 #include "tcache.h"
 #include "../tap.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define SIZE 256
+#define SIZE 112
 
 static void *objs[4096];
 static size_t nobjs;
@@ -71,6 +75,34 @@ static uint64_t class_stat(const char *what)
 	return v;
 }
 
+/* Blocks of size bytes aligned to align, many at once, among blocks of
+ * the same class with no alignment: each on its boundary and a block of
+ * the class (not a page run), its bytes kept. */
+static void aligned(size_t align, size_t size)
+{
+	enum { N = 300 };
+	static void *blk[N], *plain[N];
+	size_t want = shm_classes[shm_size_class(size)].size, bad = 0;
+
+	for (int i = 0; i < N; i++) {
+		plain[i] = malloc(size);
+		blk[i] = aligned_alloc(align, size);
+		if (blk[i] == NULL || (uintptr_t)blk[i] % align != 0 ||
+		    malloc_usable_size(blk[i]) != want)
+			bad++;
+		else
+			memset(blk[i], i & 0xff, size);
+	}
+	for (int i = 0; i < N; i++) {
+		if (blk[i] && ((unsigned char *)blk[i])[size - 1] != (i & 0xff))
+			bad++;
+		free(blk[i]);
+		free(plain[i]);
+	}
+	is(bad, 0, "%d blocks of %zu bytes aligned to %zu: on the boundary, "
+	   "%zu usable, contents kept", N, size, align, want);
+}
+
 int main(void)
 {
 	const shm_class_info_t *c;
@@ -79,9 +111,14 @@ int main(void)
 	free(malloc(1));
 	c = &shm_classes[shm_size_class(SIZE)];
 	if (c->npages != 1 || c->ncolours < 2) {
-		skip(3, "%d-byte slabs are not coloured one-page slabs", SIZE);
+		skip(8, "%d-byte slabs are not coloured one-page slabs", SIZE);
 		return done_testing();
 	}
+	aligned(32, 96);
+	aligned(64, 64);
+	aligned(64, 320);
+	aligned(256, 256);
+	aligned(4096, 4096);
 	pthread_create(&t, NULL, worker, NULL);
 	pthread_join(t, NULL);
 	is(offsets, c->ncolours,

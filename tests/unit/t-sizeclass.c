@@ -51,14 +51,11 @@ int main(void)
 		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0 ||
 		    ci->ncolours == 0 || ci->ncolours > SHM_COLOURS)
 			bad_slab++;
-		/* Colours span all but one step of an object, up to 16, from
-		 * two steps up; only classes whose slabs cannot spare the room
-		 * go without. */
+		/* Colours span all but one step of an object, up to 16; only
+		 * classes whose slabs cannot spare the room go without. */
 		unsigned want_colours = ci->size / SHM_COLOUR_STEP;
 		if (want_colours > SHM_COLOURS)
 			want_colours = SHM_COLOURS;
-		if (want_colours < 2)
-			want_colours = 1;
 		if (ci->size <= 4096 && ci->ncolours != want_colours)
 			bad_colours++;
 		for (size_t off = 0; off < bytes + ci->size; off++) {
@@ -87,7 +84,7 @@ int main(void)
 	}
 	is(bad_slab, 0, "slabs hold their objects, every colour's room included, "
 	   "with at most 1/8 left over");
-	is(bad_colours, 0, "classes up to 4 KiB have a colour per 64 bytes, at most 16");
+	is(bad_colours, 0, "classes up to 4 KiB have a colour per 16 bytes, at most 16");
 	is(bad_index, 0, "the object test is exact at every offset of every slab");
 	is(bad_slot, 0, "through the slab map entry, every byte of every slab of "
 	   "every colour is an object start exactly where one was made");
