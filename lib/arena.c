@@ -161,11 +161,11 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 /* Every page's distance to its slab's head, every colour and every class
  * fit the slab map's entries (shm_slab_slot). */
 _Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
-	       SHM_COLOURS <= 1u << (SHM_PAGE_SHIFT - 8) &&
+	       SHM_COLOUR_SPAN / SHM_COLOUR_UNIT < 1u << (SHM_PAGE_SHIFT - 8) &&
 	       SHM_NCLASSES < 0xff, "a slab map entry holds back, colour, class");
 
-/* A new slab of class cls, of the colour the bin's slabs have reached, or
- * of colour 0 (first object on the page, for aligned requests) if
+/* A new slab of class cls, of the next of the class's colours, or with its
+ * first object at the start of the page (for aligned requests) if
  * uncoloured. */
 static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 {
@@ -177,17 +177,17 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 	if (base == NULL)
 		return NULL;
 	shm_bin_t *bin = &arena->bins[cls];
-	unsigned colour = 0;
+	unsigned colour_bytes = 0;
 	if (!uncoloured) {
-		colour = bin->colour;
-		bin->colour = colour + 1 < c->ncolours ? colour + 1 : 0;
+		colour_bytes = bin->colour * c->colour_step;
+		bin->colour = bin->colour + 1 < c->ncolours ? bin->colour + 1 : 0;
 	}
 	shm_chunk_t *chunk = shm_chunk_of(base);
 	size_t idx = shm_page_index(chunk, base);
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_SLAB;
 		chunk->slab_map[idx + i] =
-			i < c->npages ? shm_slab_slot(cls, colour, i) : 0;
+			i < c->npages ? shm_slab_slot(cls, colour_bytes, i) : 0;
 	}
 	if (run > c->npages)
 		shm_os_protect(base + ((size_t)c->npages << SHM_PAGE_SHIFT),
@@ -200,7 +200,7 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 	slab->nfree = (uint16_t)c->nobjs;
 	slab->fresh = 0;
 	if (shm_opt.random_slab)
-		slab_shuffle(arena, slab, base + colour * SHM_COLOUR_STEP, c);
+		slab_shuffle(arena, slab, base + colour_bytes, c);
 	arena->pub->classes[cls].nslabs++;
 	arena->pub->active_pages += run;
 	bin_list(bin, slab);
@@ -252,16 +252,16 @@ static shm_page_t *bin_slab(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	shm_page_t *slab = arena->bins[cls].slabs;
 
-	if (align > SHM_COLOUR_STEP)
+	if (align > SHM_COLOUR_ALIGN)
 		while (slab && ((uintptr_t)slab_base(slab) & (align - 1)) != 0)
 			slab = slab->next;
 	if (slab == NULL)
-		slab = slab_new(arena, cls, align > SHM_COLOUR_STEP);
+		slab = slab_new(arena, cls, align > SHM_COLOUR_ALIGN);
 	return slab;
 }
 
 /* One object on an align boundary, for the paths without a thread cache
- * and for alignments beyond a colour step.  Unlike a fill it writes nothing
+ * and for alignments beyond SHM_COLOUR_ALIGN.  Unlike a fill it writes nothing
  * into a never-used object: under valgrind (debug mode, which has no
  * caches) those are not addressable until they are handed out. */
 static void *bin_take(shm_arena_t *arena, unsigned cls, size_t align)
@@ -480,7 +480,7 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 }
 
 /* Without a thread cache (disabled, or a thread being torn down), or for
- * an alignment beyond a colour step, which most slabs' objects miss. */
+ * an alignment beyond SHM_COLOUR_ALIGN, which most slabs' objects miss. */
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	pthread_mutex_lock(&arena->lock);

@@ -52,9 +52,9 @@ static void *alloc_class(unsigned cls)
 	return NULL;
 }
 
-/* An object of class cls on an align boundary, which most slabs' objects
- * are not on (slab colouring): from the arena, which finds a slab whose
- * objects are, or makes one. */
+/* An object of class cls on an align boundary beyond SHM_COLOUR_ALIGN,
+ * which most slabs' objects are not on (slab colouring): from the arena,
+ * which finds a slab whose objects are, or makes one. */
 static void *alloc_aligned(unsigned cls, size_t align)
 {
 	shm_tcache_t *tc = shm_tcache_get();
@@ -103,7 +103,7 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
 		unsigned cls = route_class(size, align);
 		if (cls < SHM_NCLASSES) {
-			p = align <= SHM_COLOUR_STEP ? alloc_class(cls) :
+			p = align <= SHM_COLOUR_ALIGN ? alloc_class(cls) :
 			    alloc_aligned(cls, align);
 			if (p == NULL)
 				return malloc_oom();

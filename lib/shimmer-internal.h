@@ -182,10 +182,11 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
  * miss on the 48-byte descriptors.  Memory from the OS comes zeroed, so a
  * new chunk's map says "no objects" everywhere.
  */
-static inline uint16_t shm_slab_slot(unsigned cls, unsigned colour,
+static inline uint16_t shm_slab_slot(unsigned cls, unsigned colour_bytes,
 				     size_t back)
 {
-	return (uint16_t)(back << SHM_PAGE_SHIFT | colour << 8 | (cls + 1));
+	return (uint16_t)(back << SHM_PAGE_SHIFT |
+			  colour_bytes / SHM_COLOUR_UNIT << 8 | (cls + 1));
 }
 
 /* The class plus one, or 0 for a page without objects. */
@@ -203,7 +204,7 @@ static inline size_t shm_slot_back(unsigned slot)
 /* The bytes between a slab's head page and its first object. */
 static inline unsigned shm_slot_colour_bytes(unsigned slot)
 {
-	return (slot >> 8 & (SHM_COLOURS - 1)) * SHM_COLOUR_STEP;
+	return (slot >> 8 & 0xf) * SHM_COLOUR_UNIT;
 }
 
 /* The offset of p from its slab's first object, given p's slot.  Below
@@ -301,7 +302,7 @@ static inline uint64_t shm_cache_bin_nfree(const shm_cache_bin_t *bin)
 
 typedef struct shm_bin {
 	shm_page_t *slabs;		/* slabs with free objects (heads) */
-	unsigned colour;		/* the next slab's (sizeclass.h) */
+	unsigned colour;		/* the next slab's, 0 to ncolours - 1 */
 } shm_bin_t;
 
 #define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)

@@ -7,15 +7,24 @@
 shm_class_info_t shm_classes[SHM_NCLASSES];
 uint8_t shm_class_index[(16384 >> 4) + 1];
 
+/* The bytes between a class's colours: the alignment its size gives its
+ * objects, up to SHM_COLOUR_ALIGN. */
+static uint32_t sizeclass_colour_step(uint32_t size)
+{
+	uint32_t low = size & -size;
+
+	return low < SHM_COLOUR_ALIGN ? low : SHM_COLOUR_ALIGN;
+}
+
 /* The bytes a slab keeps free for colours: short of one object, so that
- * the colours move objects to every offset in steps of SHM_COLOUR_STEP,
- * up to SHM_COLOURS of them. */
+ * the colours move objects to every offset in steps of the class's, and at
+ * most SHM_COLOUR_SPAN. */
 static uint32_t sizeclass_colour_room(uint32_t size)
 {
-	uint32_t room = size - SHM_COLOUR_STEP;
+	uint32_t step = sizeclass_colour_step(size);
+	uint32_t room = size - step < SHM_COLOUR_SPAN ? size - step : SHM_COLOUR_SPAN;
 
-	return room < (SHM_COLOURS - 1) * SHM_COLOUR_STEP ?
-	       room : (SHM_COLOURS - 1) * SHM_COLOUR_STEP;
+	return room - room % step;
 }
 
 /*
@@ -60,7 +69,8 @@ static void sizeclass_slab_geometry(shm_class_info_t *c)
 	}
 	c->npages = np;
 	c->nobjs = ((np << SHM_PAGE_SHIFT) - room) / c->size;
-	c->ncolours = room / SHM_COLOUR_STEP + 1;
+	c->colour_step = sizeclass_colour_step(c->size);
+	c->ncolours = room / c->colour_step + 1;
 }
 
 /* How many objects of a class a thread cache keeps: enough to amortise the

@@ -19,26 +19,32 @@
 #define SHM_SLAB_MAX_PAGES 16
 
 /*
- * Slab colouring: a slab's first object starts colour * SHM_COLOUR_STEP
- * bytes into its first page, the colour cycling from slab to slab through
- * the class's ncolours, up to SHM_COLOURS.  Without it every slab of a
- * class puts its objects at the same offsets within a page, so a program's
- * hot objects share a few dozen values of their address's low 12 bits;
- * the processor then takes many of its loads for possible reads of stores
- * still in flight to another object (4 KiB aliasing) and holds them back,
- * and a program that reads objects at random (bench/churn) overlaps fewer
- * of its cache misses.  A class's colours span less than one object, and
- * its slabs keep that much room free.  Requests aligned beyond a step
- * take objects from slabs whose colour is 0 (shm_arena_alloc_small).
+ * Slab colouring: a slab's first object starts a multiple of the class's
+ * colour_step into its first page, cycling from slab to slab through the
+ * class's ncolours offsets.  Without it every slab of a class puts its
+ * objects at the same offsets within a page, so a program's hot objects
+ * share a few dozen values of their address's low 12 bits; the processor
+ * then takes many of its loads for possible reads of stores still in
+ * flight to another object (4 KiB aliasing) and holds them back, and a
+ * program that reads objects at random (bench/churn) overlaps fewer of its
+ * cache misses.  The step is the largest power of two dividing the size,
+ * up to SHM_COLOUR_ALIGN, so every object keeps the alignment its size
+ * gives it (a 64-byte object its own cache line); requests aligned beyond
+ * that take objects from slabs of colour 0 (shm_arena_alloc_small).  A
+ * class's colours span less than one object and at most SHM_COLOUR_SPAN
+ * bytes, and its slabs keep that much room free.  The slab map holds the
+ * offset in units of SHM_COLOUR_UNIT, in four bits.
  */
-#define SHM_COLOURS 16
-#define SHM_COLOUR_STEP 16
+#define SHM_COLOUR_UNIT 16
+#define SHM_COLOUR_SPAN (15 * SHM_COLOUR_UNIT)
+#define SHM_COLOUR_ALIGN 64
 
 typedef struct shm_class_info {
 	uint32_t size;		/* object size */
 	uint32_t npages;	/* pages per slab */
 	uint32_t nobjs;		/* objects per slab */
 	uint32_t ncolours;	/* first-object offsets slabs cycle through */
+	uint32_t colour_step;	/* bytes between them */
 	uint32_t limit;		/* see shm_offset_is_object */
 	uint64_t div;		/* floor(2^64 / size) + 1: see shm_offset_is_object */
 	uint32_t tcache_max;	/* most objects a thread cache keeps */

@@ -37,7 +37,7 @@ static int descending(const void *a, const void *b)
 static void *worker(void *arg)
 {
 	const shm_class_info_t *c = &shm_classes[shm_size_class(SIZE)];
-	unsigned seen[SHM_COLOURS] = { 0 };
+	unsigned seen[SHM_COLOUR_SPAN / SHM_COLOUR_UNIT + 1] = { 0 };
 
 	(void)arg;
 	nobjs = (size_t)c->nobjs * (c->ncolours + 2);
@@ -50,12 +50,11 @@ static void *worker(void *arg)
 		if (i + 1 == nobjs ||
 		    ((uintptr_t)objs[i + 1] >> SHM_PAGE_SHIFT) != a >> SHM_PAGE_SHIFT) {
 			size_t off = a & SHM_PAGE_MASK;
-			if (off % SHM_COLOUR_STEP == 0 &&
-			    off / SHM_COLOUR_STEP < SHM_COLOURS)
-				seen[off / SHM_COLOUR_STEP] = 1;
+			if (off % SHM_COLOUR_UNIT == 0 && off <= SHM_COLOUR_SPAN)
+				seen[off / SHM_COLOUR_UNIT] = 1;
 		}
 	}
-	for (unsigned k = 0; k < SHM_COLOURS; k++)
+	for (unsigned k = 0; k <= SHM_COLOUR_SPAN / SHM_COLOUR_UNIT; k++)
 		offsets += seen[k];
 	for (size_t i = 0; i < nobjs; i++)
 		free(objs[i]);

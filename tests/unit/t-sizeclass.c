@@ -45,18 +45,24 @@ int main(void)
 	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
 		const shm_class_info_t *ci = &shm_classes[c];
 		size_t bytes = (size_t)ci->npages << SHM_PAGE_SHIFT;
-		size_t room = (size_t)(ci->ncolours - 1) * SHM_COLOUR_STEP;
+		size_t room = (size_t)(ci->ncolours - 1) * ci->colour_step;
 		if (ci->nobjs == 0 || room + ci->nobjs * ci->size > bytes ||
 		    (bytes - ci->nobjs * ci->size) * 8 > bytes ||
 		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0 ||
-		    ci->ncolours == 0 || ci->ncolours > SHM_COLOURS)
+		    ci->ncolours == 0 || room > SHM_COLOUR_SPAN ||
+		    ci->colour_step % SHM_COLOUR_UNIT != 0)
 			bad_slab++;
-		/* Colours span all but one step of an object, up to 16; only
-		 * classes whose slabs cannot spare the room go without. */
-		unsigned want_colours = ci->size / SHM_COLOUR_STEP;
-		if (want_colours > SHM_COLOURS)
-			want_colours = SHM_COLOURS;
-		if (ci->size <= 4096 && ci->ncolours != want_colours)
+		/* Colours step by the alignment the size gives, up to 64
+		 * bytes, and span all but one step of an object, up to
+		 * SHM_COLOUR_SPAN; only classes whose slabs cannot spare the
+		 * room go without. */
+		size_t step = ci->size & -ci->size;
+		if (step > 64)
+			step = 64;
+		size_t span = ci->size - step < SHM_COLOUR_SPAN ?
+			      ci->size - step : SHM_COLOUR_SPAN;
+		if (ci->colour_step != step ||
+		    (ci->size <= 4096 && ci->ncolours != span / step + 1))
 			bad_colours++;
 		for (size_t off = 0; off < bytes + ci->size; off++) {
 			int want = off % ci->size == 0 && off / ci->size < ci->nobjs;
@@ -66,10 +72,10 @@ int main(void)
 		/* Every byte of a slab at a page-aligned address, as the free
 		 * path sees it: an object start exactly where one was made. */
 		for (unsigned colour = 0; colour < ci->ncolours; colour++) {
-			size_t first = colour * SHM_COLOUR_STEP;
+			size_t first = colour * ci->colour_step;
 			for (size_t at = 0; at < bytes; at++) {
 				uintptr_t p = ((uintptr_t)1 << 30) + at;
-				unsigned slot = shm_slab_slot(c, colour,
+				unsigned slot = shm_slab_slot(c, (unsigned)first,
 							      at >> SHM_PAGE_SHIFT);
 				size_t off = shm_slot_offset(slot, (void *)p);
 				int want = at >= first &&
@@ -84,7 +90,8 @@ int main(void)
 	}
 	is(bad_slab, 0, "slabs hold their objects, every colour's room included, "
 	   "with at most 1/8 left over");
-	is(bad_colours, 0, "classes up to 4 KiB have a colour per 16 bytes, at most 16");
+	is(bad_colours, 0, "classes up to 4 KiB step their colours by their alignment, up to 64 "
+	   "bytes, over all but a step of an object, up to 240 bytes");
 	is(bad_index, 0, "the object test is exact at every offset of every slab");
 	is(bad_slot, 0, "through the slab map entry, every byte of every slab of "
 	   "every colour is an object start exactly where one was made");
