@@ -171,7 +171,8 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 /*
  * The slab map holds two bytes per page: 0 for a page that holds no small
  * objects (header, free run, large block, a slab's guard page), else the
- * page's size class plus one in the low byte, the slab's colour in the
+ * page's size class plus one in the low byte, the offset of the slab's
+ * first object into its head page (its colour) in 16-byte units in the
  * next four bits and, in the top four, its distance to the slab's head
  * page (a slab has at most SHM_SLAB_MAX_PAGES pages), kept there already
  * shifted by SHM_PAGE_SHIFT so that the free fast path finds p's offset

@@ -23,11 +23,12 @@
  * colour_step into its first page, cycling from slab to slab through the
  * class's ncolours offsets.  Without it every slab of a class puts its
  * objects at the same offsets within a page, so a program's hot objects
- * share a few dozen values of their address's low 12 bits; the processor
- * then takes many of its loads for possible reads of stores still in
- * flight to another object (4 KiB aliasing) and holds them back, and a
- * program that reads objects at random (bench/churn) overlaps fewer of its
- * cache misses.  The step is the largest power of two dividing the size,
+ * share a few dozen values of their address's low 12 bits, and a program
+ * that reads objects at random (bench/churn) reads them up to a third
+ * slower than the same objects spread over more offsets (bench/README):
+ * most likely the processor takes many of its loads for possible reads of
+ * stores still in flight to other objects with the same low bits (4 KiB
+ * aliasing) and holds them back, so fewer cache misses overlap.  The step is the largest power of two dividing the size,
  * up to SHM_COLOUR_ALIGN, so every object keeps the alignment its size
  * gives it (a 64-byte object its own cache line); requests aligned beyond
  * that take objects from slabs of colour 0 (shm_arena_alloc_small).  A
