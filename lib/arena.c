@@ -247,23 +247,23 @@ static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
 
 /* The first of the bin's slabs with room whose objects lie on an align
  * boundary (all of a slab's do if its first does, align dividing the class
- * size), or a new one. */
+ * size; every slab's do up to the class's colour step), or a new one. */
 static shm_page_t *bin_slab(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	shm_page_t *slab = arena->bins[cls].slabs;
 
-	if (align > SHM_COLOUR_ALIGN)
-		while (slab && ((uintptr_t)slab_base(slab) & (align - 1)) != 0)
-			slab = slab->next;
+	while (slab && ((uintptr_t)slab_base(slab) & (align - 1)) != 0)
+		slab = slab->next;
 	if (slab == NULL)
-		slab = slab_new(arena, cls, align > SHM_COLOUR_ALIGN);
+		slab = slab_new(arena, cls, align > shm_classes[cls].colour_step);
 	return slab;
 }
 
 /* One object on an align boundary, for the paths without a thread cache
- * and for alignments beyond SHM_COLOUR_ALIGN.  Unlike a fill it writes nothing
- * into a never-used object: under valgrind (debug mode, which has no
- * caches) those are not addressable until they are handed out. */
+ * and for alignments beyond the class's colour step.  Unlike a fill it
+ * writes nothing into a never-used object: under valgrind (debug mode,
+ * which has no caches) those are not addressable until they are handed
+ * out. */
 static void *bin_take(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	shm_bin_t *bin = &arena->bins[cls];
@@ -480,7 +480,8 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 }
 
 /* Without a thread cache (disabled, or a thread being torn down), or for
- * an alignment beyond SHM_COLOUR_ALIGN, which most slabs' objects miss. */
+ * an alignment beyond the class's colour step, which most slabs' objects
+ * miss. */
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	pthread_mutex_lock(&arena->lock);

@@ -15,16 +15,19 @@ static SHM_COLD void *malloc_oom(void)
 	return NULL;
 }
 
-/* One object of class cls: from the thread's cache, refilled from its
- * arena when empty, or straight from an arena where there is no cache. */
-static void *alloc_class(unsigned cls)
+/* One object of class cls on an align boundary: from the thread's cache,
+ * refilled from its arena when empty, or straight from an arena where there
+ * is no cache or the alignment is beyond what every slab's objects have
+ * (slab colouring; the arena finds a slab whose objects are on it). */
+static void *alloc_class(unsigned cls, size_t align)
 {
 	shm_tcache_t *tc = shm_tcache_get();
 	void *p;
 
-	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0) {
+	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0 ||
+	    align > shm_classes[cls].colour_step) {
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
-		return shm_arena_alloc_small(arena, cls, SHM_MIN_ALIGN);
+		return shm_arena_alloc_small(arena, cls, align);
 	}
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
@@ -50,17 +53,6 @@ static void *alloc_class(unsigned cls)
 	if (bin->head != NULL)
 		shm_fatal("malloc", bin->head, "corrupted free list at", cls);
 	return NULL;
-}
-
-/* An object of class cls on an align boundary beyond SHM_COLOUR_ALIGN,
- * which most slabs' objects are not on (slab colouring): from the arena,
- * which finds a slab whose objects are, or makes one. */
-static void *alloc_aligned(unsigned cls, size_t align)
-{
-	shm_tcache_t *tc = shm_tcache_get();
-
-	return shm_arena_alloc_small(tc ? tc->arena : shm_arena_get(0), cls,
-				     align);
 }
 
 /* The smallest class whose objects can lie on an align boundary (a class
@@ -103,9 +95,7 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	if (size <= SHM_SMALL_MAX && align <= SHM_PAGE_SIZE) {
 		unsigned cls = route_class(size, align);
 		if (cls < SHM_NCLASSES) {
-			p = align <= SHM_COLOUR_ALIGN ? alloc_class(cls) :
-			    alloc_aligned(cls, align);
-			if (p == NULL)
+			if ((p = alloc_class(cls, align)) == NULL)
 				return malloc_oom();
 			if (SHM_UNLIKELY(shm_debug))
 				return shm_debug_alloc(p, want, cls, zero);
@@ -158,7 +148,7 @@ void *shm_malloc_slow(size_t size)
 	}
 	if (size <= SHM_SMALL_MAX && !shm_debug) {
 		shm_start();
-		void *p = alloc_class(shm_size_class(size));
+		void *p = alloc_class(shm_size_class(size), SHM_MIN_ALIGN);
 		return p ? p : malloc_oom();
 	}
 	return shm_route_alloc(size, SHM_MIN_ALIGN, false);

@@ -28,13 +28,14 @@
  * slower than the same objects spread over more offsets (bench/README):
  * most likely the processor takes many of its loads for possible reads of
  * stores still in flight to other objects with the same low bits (4 KiB
- * aliasing) and holds them back, so fewer cache misses overlap.  The step is the largest power of two dividing the size,
- * up to SHM_COLOUR_ALIGN, so every object keeps the alignment its size
- * gives it (a 64-byte object its own cache line); requests aligned beyond
- * that take objects from slabs of colour 0 (shm_arena_alloc_small).  A
- * class's colours span less than one object and at most SHM_COLOUR_SPAN
- * bytes, and its slabs keep that much room free.  The slab map holds the
- * offset in units of SHM_COLOUR_UNIT, in four bits.
+ * aliasing) and holds them back, so fewer cache misses overlap.  The step
+ * is the largest power of two dividing the size, up to SHM_COLOUR_ALIGN,
+ * so every object keeps the alignment its size gives it (a 64-byte object
+ * its own cache line); requests aligned beyond the step take objects from
+ * slabs of colour 0 (shm_arena_alloc_small).  A class's colours span less
+ * than one object and at most SHM_COLOUR_SPAN bytes, and its slabs keep
+ * that much room free.  The slab map holds the offset in units of
+ * SHM_COLOUR_UNIT, in four bits.
  */
 #define SHM_COLOUR_UNIT 16
 #define SHM_COLOUR_SPAN (15 * SHM_COLOUR_UNIT)
