@@ -10,6 +10,14 @@
  * allocator does with the pages of a freed block: reused while still
  * mapped they cost nothing, handed back to the kernel at once they are
  * faulted in and zeroed again on the next use.  ops are malloc/free pairs.
+ *
+ * The steps repeat every PERIOD: the random generator is rewound to where
+ * the first step drew from.  From the second period on, every period sees
+ * the same sizes in the same slots, so the most bytes live at once is the
+ * same for an allocator that makes a thousand steps in the run as for one
+ * that makes a million.  Without that, peak RSS would compare how far a
+ * random walk of the live set got, and a faster allocator would be
+ * measured against a higher peak of it.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -18,6 +26,7 @@
 #include <stdlib.h>
 
 #define PAGE 4096
+#define PERIOD 256
 
 struct worker {
 	struct bench_worker b;	/* first: see bench_run_workers */
@@ -40,7 +49,7 @@ static void *worker_main(void *arg)
 	size_t nslots = (size_t)o->working_set, i;
 	char **slot = bench_map(nslots * sizeof *slot);
 	size_t *len = bench_map(nslots * sizeof *len);
-	struct bench_rng rng;
+	struct bench_rng rng, first;
 	uint64_t ops = 0, check = 0;
 
 	bench_rng_init(&rng, o->seed, (uint64_t)w->b.id);
@@ -49,8 +58,11 @@ static void *worker_main(void *arg)
 		slot[i] = bench_xmalloc(len[i]);
 		check += touch(slot[i], len[i], i);
 	}
+	first = rng;
 	bench_thread_ready();
 	while (!bench_stopped(w->b.clock)) {
+		if (ops % PERIOD == 0)
+			rng = first;
 		size_t j = (size_t)bench_below(&rng, nslots);
 
 		check += (unsigned char)slot[j][0];
