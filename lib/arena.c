@@ -481,7 +481,7 @@ void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 
 /* Without a thread cache (disabled, or a thread being torn down), or for
  * an alignment beyond the class's colour step, which most slabs' objects
- * miss. */
+ * miss, when the cache's next object misses it too. */
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align)
 {
 	pthread_mutex_lock(&arena->lock);

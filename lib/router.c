@@ -15,17 +15,31 @@ static SHM_COLD void *malloc_oom(void)
 	return NULL;
 }
 
+/* Whether the next object of a thread's bin can serve a request for
+ * align: every object can if align is within the alignment every slab of
+ * the class gives; beyond it (slab colouring), only the bin's head if it
+ * happens to lie on the boundary.  Objects freed by a program that makes
+ * aligned blocks of one class come back to the head, so its next request
+ * is served here rather than under the arena lock. */
+static bool bin_serves(const shm_cache_bin_t *bin, unsigned cls, size_t align)
+{
+	if (bin->max == 0)
+		return false;
+	if (align <= shm_classes[cls].colour_step)
+		return true;
+	return bin->head != NULL && ((uintptr_t)bin->head & (align - 1)) == 0;
+}
+
 /* One object of class cls on an align boundary: from the thread's cache,
  * refilled from its arena when empty, or straight from an arena where there
- * is no cache or the alignment is beyond what every slab's objects have
- * (slab colouring; the arena finds a slab whose objects are on it). */
+ * is no cache or the cache has no object on the boundary (the arena finds
+ * a slab whose objects are on it). */
 static void *alloc_class(unsigned cls, size_t align)
 {
 	shm_tcache_t *tc = shm_tcache_get();
 	void *p;
 
-	if (tc == NULL || shm_tcache_bin(tc, cls)->max == 0 ||
-	    align > shm_classes[cls].colour_step) {
+	if (tc == NULL || !bin_serves(shm_tcache_bin(tc, cls), cls, align)) {
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
 		return shm_arena_alloc_small(arena, cls, align);
 	}

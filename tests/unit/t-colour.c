@@ -6,7 +6,8 @@
  * into the next, whose colour is smaller, returns every object to its own
  * slab, so that all of them become free and go back to the page runs;
  * and requests aligned beyond a colour step still get objects of their
- * class, on the boundary, from slabs of colour 0.
+ * class, on the boundary, from slabs of colour 0, or from the thread's
+ * cache when the object at its head is on the boundary.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -102,6 +103,38 @@ static void aligned(size_t align, size_t size)
 	   "%zu usable, contents kept", N, size, align, want);
 }
 
+/* A block aligned beyond the class's colour step, freed, is what the next
+ * such request gets back (from the thread's cache, not the arena); with an
+ * object off the boundary at the cache's head, the request still gets a
+ * block on it. */
+static void aligned_reuse(size_t align, size_t size)
+{
+	enum { N = 64 };
+	void *plain[N], *off = NULL;
+	void *p = aligned_alloc(align, size);
+
+	free(p);
+	void *q = aligned_alloc(align, size);
+	ok(p != NULL && q == p,
+	   "aligned_alloc(%zu, %zu) after freeing such a block gets it back",
+	   align, size);
+	for (int i = 0; i < N; i++) {
+		plain[i] = malloc(size);
+		if (off == NULL && (uintptr_t)plain[i] % align != 0)
+			off = plain[i];
+	}
+	free(off);
+	void *r = aligned_alloc(align, size);
+	ok(off != NULL && r != NULL && r != off && (uintptr_t)r % align == 0,
+	   "with a block off the boundary at the cache's head, "
+	   "aligned_alloc(%zu, %zu) still gets one on it", align, size);
+	for (int i = 0; i < N; i++)
+		if (plain[i] != off)
+			free(plain[i]);
+	free(q);
+	free(r);
+}
+
 int main(void)
 {
 	const shm_class_info_t *c;
@@ -110,7 +143,7 @@ int main(void)
 	free(malloc(1));
 	c = &shm_classes[shm_size_class(SIZE)];
 	if (c->npages != 1 || c->ncolours < 2) {
-		skip(8, "%d-byte slabs are not coloured one-page slabs", SIZE);
+		skip(10, "%d-byte slabs are not coloured one-page slabs", SIZE);
 		return done_testing();
 	}
 	aligned(32, 96);
@@ -118,6 +151,7 @@ int main(void)
 	aligned(64, 320);
 	aligned(256, 256);
 	aligned(4096, 4096);
+	aligned_reuse(256, 256);
 	pthread_create(&t, NULL, worker, NULL);
 	pthread_join(t, NULL);
 	is(offsets, c->ncolours,
