@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIZE 112
+#define SIZE 48
 
 static void *objs[4096];
 static size_t nobjs;

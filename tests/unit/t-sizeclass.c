@@ -42,6 +42,7 @@ int main(void)
 	is(bad_fine, 0, "no class from 1 KiB to 8 KiB wastes more than 12.5 %%");
 
 	size_t bad_slab = 0, bad_index = 0, bad_slot = 0, bad_colours = 0;
+	size_t bad_tight = 0;
 	for (unsigned c = 0; c < SHM_NCLASSES; c++) {
 		const shm_class_info_t *ci = &shm_classes[c];
 		size_t bytes = (size_t)ci->npages << SHM_PAGE_SHIFT;
@@ -64,6 +65,18 @@ int main(void)
 		if (ci->colour_step != step ||
 		    (ci->size <= 4096 && ci->ncolours != span / step + 1))
 			bad_colours++;
+		/* Where a slab of at most SHM_SLAB_MAX_PAGES pages (with 8
+		 * objects, if it can) holds the colours' room and wastes at
+		 * most 1/64, the class's slab does too. */
+		int can_tight = 0;
+		for (size_t np = 1; np <= SHM_SLAB_MAX_PAGES; np++) {
+			size_t b = np << SHM_PAGE_SHIFT, n = (b - room) / ci->size;
+			if (n > 0 && (n >= 8 || np == SHM_SLAB_MAX_PAGES) &&
+			    (b - n * ci->size) * 64 <= b)
+				can_tight = 1;
+		}
+		if (can_tight && (bytes - ci->nobjs * ci->size) * 64 > bytes)
+			bad_tight++;
 		for (size_t off = 0; off < bytes + ci->size; off++) {
 			int want = off % ci->size == 0 && off / ci->size < ci->nobjs;
 			if (shm_class_is_object(c, off) != want)
@@ -90,6 +103,8 @@ int main(void)
 	}
 	is(bad_slab, 0, "slabs hold their objects, every colour's room included, "
 	   "with at most 1/8 left over");
+	is(bad_tight, 0, "slabs waste at most 1/64 wherever a slab of at most "
+	   "%d pages can", SHM_SLAB_MAX_PAGES);
 	is(bad_colours, 0, "classes up to 4 KiB step their colours by their alignment, up to 64 "
 	   "bytes, over all but a step of an object, up to 240 bytes");
 	is(bad_index, 0, "the object test is exact at every offset of every slab");
