@@ -31,8 +31,9 @@
  * aliasing) and holds them back, so fewer cache misses overlap.  The step
  * is the largest power of two dividing the size, up to SHM_COLOUR_ALIGN,
  * so every object keeps the alignment its size gives it (a 64-byte object
- * its own cache line); requests aligned beyond the step take objects from
- * slabs of colour 0 (shm_arena_alloc_small).  A class's colours span less
+ * its own cache line); requests aligned beyond the step take the thread
+ * cache's next object if it is on the boundary, else one from a slab of
+ * colour 0 (shm_arena_alloc_small).  A class's colours span less
  * than one object and at most SHM_COLOUR_SPAN bytes, and its slabs keep
  * that much room free.  The slab map holds the offset in units of
  * SHM_COLOUR_UNIT, in four bits.
