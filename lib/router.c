@@ -37,9 +37,10 @@ static bool bin_serves(const shm_cache_bin_t *bin, unsigned cls, size_t align)
 static void *alloc_class(unsigned cls, size_t align)
 {
 	shm_tcache_t *tc = shm_tcache_get();
+	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 	void *p;
 
-	if (tc == NULL || !bin_serves(shm_tcache_bin(tc, cls), cls, align)) {
+	if (bin == NULL || !bin_serves(bin, cls, align)) {
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
 		return shm_arena_alloc_small(arena, cls, align);
 	}
@@ -49,7 +50,6 @@ static void *alloc_class(unsigned cls, size_t align)
 	 * each one taken is written and its page made resident, and what a
 	 * thread that stops allocating the class (a main thread done setting
 	 * up, a producer between bursts) holds stays there. */
-	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 	if (bin->head == NULL) {
 		/* Each refill doubles the bin's bound, up to the class's. */
 		unsigned bound = shm_classes[cls].tcache_max;
