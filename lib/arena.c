@@ -541,6 +541,11 @@ static void *large_take(shm_arena_t *arena, size_t npages, size_t align_pages,
 
 	if (p) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
+		/* Clean pages would fault in one by one: the block takes
+		 * resident ones from the huge cache instead, where they idle. */
+		if (*zeroed && npages >= SHM_LEND_MIN_PAGES && !chunk->from_dss &&
+		    shm_huge_lend(p, npages << SHM_PAGE_SHIFT))
+			*zeroed = false;
 		large_mark(chunk, shm_page_index(chunk, p), run);
 		if (large_extra())
 			shm_os_protect((char *)p + (npages << SHM_PAGE_SHIFT),

@@ -312,6 +312,44 @@ static bool cache_take(size_t len, size_t align, char **p, size_t *have)
 	return true;
 }
 
+/*
+ * Move the pages of cached mappings into [dst, dst+len), from the tail of
+ * the oldest on (the one least likely to be handed out again before it
+ * expires): a large block that would fault its pages in takes them from
+ * here instead, so that memory the program freed as huge blocks serves its
+ * arenas without adding to its resident set.  Returns the bytes moved,
+ * from the start of dst.  Called with an arena's lock held, which comes
+ * before the huge lock.
+ */
+size_t shm_huge_lend(void *dst, size_t len)
+{
+	size_t moved = 0;
+
+	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) == 0)
+		return 0;
+	pthread_mutex_lock(&shm_huge_lock);
+	while (ncached > 0 && len - moved >= (SHM_LEND_MIN_PAGES << SHM_PAGE_SHIFT)) {
+		unsigned i = cache_oldest();
+		size_t n = len - moved < cache[i].len ? len - moved : cache[i].len;
+		char *tail = cache[i].addr + cache[i].len - n;
+		size_t done = shm_os_move(tail, (char *)dst + moved, n);
+		if (done == 0)
+			break;
+		/* The tail leaves the cache, moved or not. */
+		if (done < n)
+			shm_os_unmap(tail + done, n - done);
+		cache[i].len -= n;
+		shm_pub->huge_cached -= n;
+		if (cache[i].len == 0)
+			cache_drop(i);
+		moved += done;
+		if (done < n)
+			break;
+	}
+	pthread_mutex_unlock(&shm_huge_lock);
+	return moved;
+}
+
 /* ---- Blocks ------------------------------------------------------------------ */
 
 /* A block of len bytes aligned to align, from the cache or fresh from the

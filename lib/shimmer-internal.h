@@ -308,6 +308,10 @@ typedef struct shm_bin {
 
 #define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)
 
+/* The fewest pages a large block takes from the huge cache (shm_huge_lend):
+ * fewer fault in cheaply enough, and each move may split a kernel mapping. */
+#define SHM_LEND_MIN_PAGES 16
+
 typedef struct shm_arena {
 	pthread_mutex_t lock;
 	unsigned index;
@@ -382,6 +386,7 @@ void shm_huge_free(void *p, const char *func);
 size_t shm_huge_size(const void *p, const char *func);
 void *shm_huge_realloc(void *p, size_t size);
 void shm_huge_decay(bool all, bool *released);
+size_t shm_huge_lend(void *dst, size_t len);
 uint32_t shm_huge_snapshot(shm_pub_huge_t *out, uint32_t max, uint32_t *truncated);
 void shm_huge_prefork(void);
 void shm_huge_postfork(bool child);
@@ -401,6 +406,7 @@ void *shm_os_reserve(size_t size);
 void shm_os_unmap(void *addr, size_t size);
 void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align);
 void shm_os_purge(void *addr, size_t size);
+size_t shm_os_move(void *src, void *dst, size_t len);
 void shm_os_protect(void *addr, size_t size, bool accessible);
 void *shm_os_dss_alloc(size_t size, size_t align);
 bool shm_os_dss_owns(const void *addr);
