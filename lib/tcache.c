@@ -131,6 +131,17 @@ void shm_tcache_flush_all(shm_tcache_t *tc)
 		shm_tcache_flush(tc, cls, 0);
 }
 
+/* Objects a bin's first refill asks for: 4, or as many as fill a page.  A
+ * refill writes a link into every object it hands over, so a thread that
+ * uses one block of a class of pages would otherwise keep four of them
+ * resident; refills double from there (router.c). */
+static uint16_t fill_start(size_t size)
+{
+	size_t n = SHM_PAGE_SIZE / size;
+
+	return (uint16_t)(n >= 4 ? 4 : n ? n : 1);
+}
+
 /*
  * Idle bins.  The slow paths of a thread (a refill, a flush, any large or
  * huge block) tick its cache; every TICK_EVERY ticks, and at most once per
@@ -210,7 +221,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 			      shm_classes[cls].size <= shm_opt.tcache_max;
 		uint32_t bound = shm_classes[cls].tcache_max;
 		bin->max = cached ? (uint16_t)(bound < SHM_BIN_START ? bound : SHM_BIN_START) : 0;
-		tc->fill[cls] = 4;
+		tc->fill[cls] = fill_start(shm_classes[cls].size);
 		bin->limit = shm_classes[cls].limit;
 		bin->div = shm_classes[cls].div;
 	}

@@ -41,8 +41,8 @@ extern shm_tcache_t shm_tcache_none;
 #define SHM_BIN_GROWN_MAX ((size_t)128 << 10)
 #define SHM_TCACHE_GROWN_MAX ((size_t)512 << 10)
 
-/* The most bytes of objects a refill grows to (it starts at 4 objects,
- * whatever their size).  A refill twice as big halves the lock round trips
+/* The most bytes of objects a refill grows to (it starts at 4 objects, or
+ * a page of them if that is fewer).  A refill twice as big halves the lock round trips
  * of a thread that allocates much of one class, which matters little once
  * they are this rare. */
 #define SHM_REFILL_BYTES ((size_t)16 << 10)

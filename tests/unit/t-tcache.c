@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-tcache.c - how a thread cache refills and flushes: the first refill of
- * a class brings 4 objects, each next one twice as many, up to half the bin
+ * a class brings 4 objects (or a page of them, if fewer: 2 of 2048 bytes,
+ * 1 of 4096 or more), each next one twice as many, up to half the bin
  * and at most SHM_REFILL_BYTES of objects; a bin's bound starts at
  * SHM_BIN_START and doubles with each refill up to the class's, so a thread
  * that only frees blocks other threads made keeps few, giving all back when
@@ -37,7 +38,9 @@ static void check(size_t size)
 	static void *keep[4096];
 	unsigned got[REFILLS] = { 0 };
 	const shm_class_info_t *c = &shm_classes[shm_size_class(size)];
-	unsigned want = 4, errors = 0;
+	unsigned want = size >= SHM_PAGE_SIZE ? 1 : SHM_PAGE_SIZE / size >= 4 ? 4 :
+			(unsigned)(SHM_PAGE_SIZE / size), errors = 0;
+	unsigned first = want;
 
 	refill_sizes(size, got, keep, sizeof(keep) / sizeof(keep[0]));
 	for (unsigned i = 0; i < REFILLS; i++) {
@@ -49,12 +52,32 @@ static void check(size_t size)
 		if (want < c->tcache_max / 2 && want * 2 * size <= SHM_REFILL_BYTES)
 			want *= 2;
 	}
-	ok(errors == 0, "%zu-byte blocks: refills of 4 doubling up to %u", size,
-	   want);
+	ok(errors == 0, "%zu-byte blocks: refills of %u doubling up to %u", size,
+	   first, want);
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]) && keep[i]; i++) {
 		free(keep[i]);
 		keep[i] = NULL;
 	}
+}
+
+static void *check_thread(void *arg)
+{
+	void *volatile first = malloc(8192);	/* makes this thread's cache */
+
+	free(first);
+	check(*(size_t *)arg);
+	return NULL;
+}
+
+/* check() in a thread of its own: its cache has made no refill yet (this
+ * one's has, for stdout's buffer among others). */
+static void check_fresh(size_t size)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, check_thread, &size) != 0)
+		bail("pthread_create failed");
+	pthread_join(t, NULL);
 }
 
 #define NBLOCKS 1000
@@ -116,9 +139,9 @@ int main(void)
 		skip(7, "no thread cache");
 		return done_testing();
 	}
-	check(16);	/* half the bin first: 128 objects */
-	check(512);	/* the byte bound first: 32 objects */
-	check(4096);	/* never more than the first 4 */
+	check_fresh(16);	/* half the bin first: 128 objects */
+	check_fresh(512);	/* the byte bound first: 32 objects */
+	check_fresh(4096);	/* one, then two, then the byte bound: 4 */
 	flushes();
 	return done_testing();
 }
