@@ -80,19 +80,25 @@ static uint32_t index_fit(shm_arena_t *arena, size_t n)
 	}
 }
 
-/* Describe pages [idx, idx+n) as one free run and index it. */
+/* Describe pages [idx, idx+n) as one free run and index it.  The tail is
+ * read only by a free of the block after the run; a run that ends the
+ * chunk has none, and leaving its tail alone keeps the last page of the
+ * header, which holds nothing else, untouched in a chunk that is never
+ * filled. */
 static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 			  size_t n, uint8_t dirty, uint32_t stamp)
 {
 	shm_page_t *head = &chunk->pages[idx];
-	shm_page_t *tail = &chunk->pages[idx + n - 1];
 
 	head->kind = SHM_PAGE_FREE;
 	head->npages = (uint32_t)n;
 	head->dirty = dirty;
 	head->stamp = stamp;
-	tail->kind = SHM_PAGE_FREE;
-	tail->npages = (uint32_t)n;
+	if (idx + n < SHM_CHUNK_PAGES) {
+		shm_page_t *tail = &chunk->pages[idx + n - 1];
+		tail->kind = SHM_PAGE_FREE;
+		tail->npages = (uint32_t)n;
+	}
 	index_insert(arena, head);
 	if (dirty)
 		arena->pub->dirty_pages += n;

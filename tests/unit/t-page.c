@@ -34,8 +34,10 @@ static int index_errors(shm_arena_t *arena)
 			shm_chunk_t *chunk = shm_chunk_of(run);
 			size_t idx = (size_t)(run - chunk->pages);
 			shm_page_t *tail = &chunk->pages[idx + n - 1];
+			/* A run that ends the chunk leaves its tail alone. */
+			bool last = idx + n == SHM_CHUNK_PAGES;
 			if (run->kind != SHM_PAGE_FREE || run->npages != n ||
-			    tail->kind != SHM_PAGE_FREE || tail->npages != n ||
+			    (!last && (tail->kind != SHM_PAGE_FREE || tail->npages != n)) ||
 			    idx < SHM_HEADER_PAGES || idx + n > SHM_CHUNK_PAGES)
 				errors++;
 			if (idx > SHM_HEADER_PAGES &&
