@@ -158,11 +158,12 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 	slab->fresh = (uint16_t)c->nobjs;
 }
 
-/* Every page's distance to its slab's head, every colour and every class
- * fit the slab map's entries (shm_slab_slot). */
-_Static_assert(SHM_SLAB_MAX_PAGES <= 1u << (16 - SHM_PAGE_SHIFT) &&
-	       SHM_COLOUR_SPAN / SHM_COLOUR_UNIT < 1u << (SHM_PAGE_SHIFT - 8) &&
-	       SHM_NCLASSES < 0xff, "a slab map entry holds back, colour, class");
+/* Every page's distance from its slab's first object fits the slab map's
+ * signed 24 bits, the colour is less than a page (shm_slot_back) and every
+ * class fits its byte (shm_slab_slot). */
+_Static_assert(SHM_SLAB_MAX_PAGES << SHM_PAGE_SHIFT < 1u << 23 &&
+	       SHM_COLOUR_SPAN < SHM_PAGE_SIZE && SHM_NCLASSES < 0xff,
+	       "a slab map entry holds the distance and the class");
 
 /* A new slab of class cls, of the next of the class's colours, or with its
  * first object at the start of the page (for aligned requests) if
@@ -314,7 +315,7 @@ static shm_page_t *slab_find(void *obj, uintptr_t *base)
 {
 	shm_chunk_t *chunk = shm_chunk_of(obj);
 	size_t idx = shm_page_index(chunk, obj);
-	unsigned slot = chunk->slab_map[idx];
+	uint32_t slot = chunk->slab_map[idx];
 
 	*base = (uintptr_t)obj - shm_slot_offset(slot, obj);
 	return &chunk->pages[idx - shm_slot_back(slot)];

@@ -177,7 +177,7 @@ void *shm_malloc_slow(size_t size)
 static unsigned slab_class(const void *p, size_t *off)
 {
 	shm_chunk_t *chunk = shm_chunk_of(p);
-	unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
+	uint32_t slot = chunk->slab_map[shm_page_index(chunk, p)];
 
 	if (shm_slot_class1(slot) == 0)
 		return SHM_NO_CLASS;

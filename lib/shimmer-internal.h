@@ -145,7 +145,7 @@ typedef struct shm_chunk {
 	uint8_t from_dss;		/* came from brk: never unmapped */
 	/* Per page, what the free fast path needs of a slab page, kept by
 	 * the slab code (arena.c): see shm_slab_slot. */
-	uint16_t slab_map[SHM_CHUNK_PAGES];
+	uint32_t slab_map[SHM_CHUNK_PAGES];
 	shm_page_t pages[SHM_CHUNK_PAGES];
 } shm_chunk_t;
 
@@ -169,53 +169,62 @@ static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 }
 
 /*
- * The slab map holds two bytes per page: 0 for a page that holds no small
+ * The slab map holds four bytes per page: 0 for a page that holds no small
  * objects (header, free run, large block, a slab's guard page), else the
- * page's size class plus one in the low byte, the offset of the slab's
- * first object into its head page (its colour) in 16-byte units in the
- * next four bits and, in the top four, its distance to the slab's head
- * page (a slab has at most SHM_SLAB_MAX_PAGES pages), kept there already
- * shifted by SHM_PAGE_SHIFT so that the free fast path finds p's offset
- * from the slab's first object with one mask and one subtraction.
- * It is the one record of which pages hold objects of which class (the
- * page descriptors keep no class), dense enough (2 KiB per chunk) to stay
- * in the cache on every free, where a program that frees at random would
- * miss on the 48-byte descriptors.  Memory from the OS comes zeroed, so a
- * new chunk's map says "no objects" everywhere.
+ * page's size class plus one in the low byte and, in the top three, the
+ * signed distance from the slab's first object to the start of this page
+ * (the page's distance to the slab's head page, less the slab's colour).
+ * The free fast path so finds p's offset from the slab's first object with
+ * one mask, one shift and one addition.  It is the one record of which
+ * pages hold objects of which class (the page descriptors keep no class),
+ * dense enough (4 KiB per chunk) to stay in the cache on every free, where
+ * a program that frees at random would miss on the 40-byte descriptors.
+ * Memory from the OS comes zeroed, so a new chunk's map says "no objects"
+ * everywhere.
  */
-static inline uint16_t shm_slab_slot(unsigned cls, unsigned colour_bytes,
+static inline uint32_t shm_slab_slot(unsigned cls, unsigned colour_bytes,
 				     size_t back)
 {
-	return (uint16_t)(back << SHM_PAGE_SHIFT |
-			  colour_bytes / SHM_COLOUR_UNIT << 8 | (cls + 1));
+	uint32_t bias = (uint32_t)(back << SHM_PAGE_SHIFT) - colour_bytes;
+
+	return bias << 8 | (cls + 1);
 }
 
 /* The class plus one, or 0 for a page without objects. */
-static inline unsigned shm_slot_class1(unsigned slot)
+static inline unsigned shm_slot_class1(uint32_t slot)
 {
 	return slot & 0xff;
 }
 
-/* How many pages the slot's page lies after its slab's head page. */
-static inline size_t shm_slot_back(unsigned slot)
+/* How far the slot's page starts after its slab's first object (negative
+ * on the head page of a coloured slab).  The shift of a negative value is
+ * arithmetic with the compilers this builds with. */
+static inline int32_t shm_slot_bias(uint32_t slot)
 {
-	return slot >> SHM_PAGE_SHIFT;
+	return (int32_t)slot >> 8;
+}
+
+/* How many pages the slot's page lies after its slab's head page: the
+ * colour is less than a page, so rounding the bias up finds it. */
+static inline size_t shm_slot_back(uint32_t slot)
+{
+	return (size_t)((shm_slot_bias(slot) + SHM_PAGE_MASK) >> SHM_PAGE_SHIFT);
 }
 
 /* The bytes between a slab's head page and its first object. */
-static inline unsigned shm_slot_colour_bytes(unsigned slot)
+static inline unsigned shm_slot_colour_bytes(uint32_t slot)
 {
-	return (slot >> 8 & 0xf) * SHM_COLOUR_UNIT;
+	return (unsigned)((shm_slot_back(slot) << SHM_PAGE_SHIFT) -
+			  (size_t)shm_slot_bias(slot));
 }
 
 /* The offset of p from its slab's first object, given p's slot.  Below
  * that object it wraps to 2^32 less a little, which no object test
  * (shm_offset_is_object) admits. */
-static inline size_t shm_slot_offset(unsigned slot, const void *p)
+static inline size_t shm_slot_offset(uint32_t slot, const void *p)
 {
-	return (uint32_t)(((slot & ~(unsigned)SHM_PAGE_MASK) |
-			   ((uintptr_t)p & SHM_PAGE_MASK)) -
-			  shm_slot_colour_bytes(slot));
+	return (uint32_t)((uint32_t)((uintptr_t)p & SHM_PAGE_MASK) +
+			  (uint32_t)shm_slot_bias(slot));
 }
 
 /* ---- Registry (page.c) -------------------------------------------------- */

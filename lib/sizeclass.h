@@ -35,8 +35,8 @@
  * cache's next object if it is on the boundary, else one from a slab of
  * colour 0 (shm_arena_alloc_small).  A class's colours span less
  * than one object and at most SHM_COLOUR_SPAN bytes, and its slabs keep
- * that much room free.  The slab map holds the offset in units of
- * SHM_COLOUR_UNIT, in four bits.
+ * that much room free.  The slab map folds the offset into each page's
+ * distance from its slab's first object (shm_slab_slot).
  */
 #define SHM_COLOUR_UNIT 16
 #define SHM_COLOUR_SPAN (15 * SHM_COLOUR_UNIT)

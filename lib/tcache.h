@@ -155,7 +155,7 @@ static inline void shm_free_fast(void *p)
 
 	if (SHM_LIKELY(shm_registry_kind(a) == SHM_REG_CHUNK)) {
 		shm_chunk_t *chunk = shm_chunk_of(p);
-		unsigned slot = chunk->slab_map[shm_page_index(chunk, p)];
+		uint32_t slot = chunk->slab_map[shm_page_index(chunk, p)];
 		shm_cache_bin_t *bin = &tc->bin1[shm_slot_class1(slot)];
 		size_t off = shm_slot_offset(slot, p);
 		/* The key is read last: it is only known to be inside the

@@ -88,7 +88,7 @@ int main(void)
 			size_t first = colour * ci->colour_step;
 			for (size_t at = 0; at < bytes; at++) {
 				uintptr_t p = ((uintptr_t)1 << 30) + at;
-				unsigned slot = shm_slab_slot(c, (unsigned)first,
+				uint32_t slot = shm_slab_slot(c, (unsigned)first,
 							      at >> SHM_PAGE_SHIFT);
 				size_t off = shm_slot_offset(slot, (void *)p);
 				int want = at >= first &&
