@@ -64,38 +64,123 @@ shm_arena_t *shm_arena_get(unsigned index)
 	return arena;
 }
 
-/*
- * A thread whose cache is made takes the arena with the fewest threads, the
- * first such on a tie (an arena not made yet has none).  Running threads
- * are so spread evenly, and a thread that starts after others ended takes
- * over an arena they warmed instead of touching a fresh one: programs that
- * start short-lived threads one or two at a time keep their heap in as many
- * arenas as they run threads.  The counts are read without a lock; a race
- * costs only balance.  Without memory for a new arena, arena 0 (made at
- * start-up) serves.
- */
-shm_arena_t *shm_arena_attach(void)
-{
-	unsigned best = 0, fewest = UINT_MAX;
+/* The arenas threads attach to: as many as CPUs at first (at least two,
+ * so that a main thread done setting up and the first worker it starts do
+ * not share one; at most narenas); more when threads sharing one keep
+ * finding its lock taken (shm_arena_move).  An arena costs its slabs'
+ * partly used pages, one per class in use, and a program's threads that
+ * are never running at once need no arena each: the main thread of a
+ * server, idle while its workers run, shares its arena with one of them. */
+static unsigned shm_arenas_spread;
 
-	for (unsigned i = 0; i < shm_narenas && fewest > 0; i++) {
+/* Threads an arena takes at attach before another is opened: two, so that
+ * a main thread and a worker share, and threads beyond the CPUs pair up;
+ * pairs that run at once part when they contend (shm_arena_move). */
+#define SHM_ARENA_SHARERS 2
+
+/* Of arenas [0, end), the one with the fewest threads, the first such on a
+ * tie (an arena not made yet has none); its count in *fewest.  The counts
+ * are read without a lock; a race costs only balance. */
+static unsigned arena_fewest(unsigned end, unsigned *fewest)
+{
+	unsigned best = 0;
+
+	*fewest = UINT_MAX;
+	for (unsigned i = 0; i < end && *fewest > 0; i++) {
 		shm_arena_t *arena = shm_arena_at(i);
 		unsigned n = arena ? __atomic_load_n(&arena->nthreads, __ATOMIC_RELAXED) : 0;
-		if (n < fewest) {
-			fewest = n;
+		if (n < *fewest) {
+			*fewest = n;
 			best = i;
 		}
 	}
-	shm_arena_t *arena = shm_arena_get(best);
-	if (arena == NULL)
-		arena = shm_arena_at(0);
-	__atomic_fetch_add(&arena->nthreads, 1, __ATOMIC_RELAXED);
+	return best;
+}
+
+/* The arena at index for one more thread, or NULL without memory for it. */
+static shm_arena_t *arena_join(unsigned index)
+{
+	shm_arena_t *arena = shm_arena_get(index);
+
+	if (arena)
+		__atomic_fetch_add(&arena->nthreads, 1, __ATOMIC_RELAXED);
 	return arena;
+}
+
+/* The index of a new arena for threads to attach to, spread being how many
+ * they did, or otherwise if narenas are in use (or another thread just
+ * added one). */
+static unsigned arena_widen(unsigned spread, unsigned otherwise)
+{
+	if (spread >= shm_narenas ||
+	    !__atomic_compare_exchange_n(&shm_arenas_spread, &spread, spread + 1,
+					 false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return otherwise;
+	return spread;
+}
+
+/*
+ * A thread whose cache is made takes the arena with the fewest threads of
+ * those threads attach to, or a new one if each of them has
+ * SHM_ARENA_SHARERS threads already.  Running threads are so spread evenly, and a
+ * thread that starts after others ended takes over an arena they warmed
+ * instead of touching a fresh one: programs that start short-lived threads
+ * one or two at a time keep their heap in as many arenas as they run
+ * threads.  Without memory for a new arena, arena 0 (made at start-up)
+ * serves.
+ */
+shm_arena_t *shm_arena_attach(void)
+{
+	unsigned spread = __atomic_load_n(&shm_arenas_spread, __ATOMIC_RELAXED);
+	unsigned fewest, best = arena_fewest(spread, &fewest);
+
+	if (fewest >= SHM_ARENA_SHARERS)
+		best = arena_widen(spread, best);
+	shm_arena_t *arena = arena_join(best);
+
+	return arena ? arena : arena_join(0);
+}
+
+/*
+ * A thread that shares from with others and keeps finding its lock taken:
+ * the arena it moves to, or from if none would be shared less.  It moves
+ * to the arena with the fewest threads if that has at least two fewer,
+ * else to a new one while fewer than narenas are in use.  A thread alone
+ * in its arena stays: what holds the lock then is other threads giving
+ * back blocks of its, which follow it nowhere.  Its cache's objects need
+ * not move: blocks always go back to the arena of their chunk.
+ */
+shm_arena_t *shm_arena_move(shm_arena_t *from)
+{
+	unsigned n = __atomic_load_n(&from->nthreads, __ATOMIC_RELAXED);
+	unsigned spread = __atomic_load_n(&shm_arenas_spread, __ATOMIC_RELAXED);
+	unsigned fewest, best;
+
+	if (n < 2)
+		return from;
+	best = arena_fewest(spread, &fewest);
+	if (fewest + 2 > n)
+		best = arena_widen(spread, from->index);
+	shm_arena_t *to = best == from->index ? NULL : arena_join(best);
+	if (to == NULL)
+		return from;
+	shm_arena_detach(from);
+	return to;
 }
 
 void shm_arena_detach(shm_arena_t *arena)
 {
 	__atomic_fetch_sub(&arena->nthreads, 1, __ATOMIC_RELAXED);
+}
+
+/* Take an arena's lock for one of its own threads; whether another thread
+ * held it (shm_arena_move). */
+static bool arena_lock(shm_arena_t *arena)
+{
+	if (pthread_mutex_trylock(&arena->lock) == 0)
+		return false;
+	pthread_mutex_lock(&arena->lock);
+	return true;
 }
 
 /* ---- Slabs -------------------------------------------------------------------- */
@@ -388,15 +473,15 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
  * least FILL_WHOLE_MIN, goes whole as it is: without a walk, its objects
  * are first touched by the pops that hand them out, where a walk would miss
  * the cache on each of them in turn before the program could use any.  The
- * pops check its links. */
-void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
+ * pops check its links.  Whether another thread held the lock. */
+bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		    unsigned n)
 {
 	shm_bin_t *bin = &arena->bins[cls];
 	void *head = cbin->head;
 	unsigned got = 0;
+	bool waited = arena_lock(arena);
 
-	pthread_mutex_lock(&arena->lock);
 	while (got < n) {
 		shm_page_t *slab = bin->slabs;
 		if (slab == NULL && (slab = slab_new(arena, cls, false)) == NULL)
@@ -428,6 +513,7 @@ void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 	cbin->head = head;
 	cbin->count += got;
 	cbin->base += got;
+	return waited;
 }
 
 static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
@@ -558,16 +644,19 @@ static void *large_take(shm_arena_t *arena, size_t npages, size_t align_pages,
 	return p;
 }
 
+/* *waited, unless NULL, tells whether another thread held the lock. */
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
-			    bool zero)
+			    bool zero, bool *waited)
 {
 	size_t npages = shm_align_up(size, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
 	size_t align_pages = align > SHM_PAGE_SIZE ? align >> SHM_PAGE_SHIFT : 1;
 	bool zeroed;
 
-	pthread_mutex_lock(&arena->lock);
+	bool held = arena_lock(arena);
 	void *p = large_take(arena, npages, align_pages, false, &zeroed);
 	pthread_mutex_unlock(&arena->lock);
+	if (waited)
+		*waited = held;
 	if (p && zero && !zeroed)
 		memset(p, 0, npages << SHM_PAGE_SHIFT);
 	return p;
@@ -712,6 +801,11 @@ void shm_arenas_decay_poll(uint32_t now)
 
 bool shm_arenas_init(void)
 {
+	unsigned ncpus = shm_os_ncpus();
+
+	shm_arenas_spread = ncpus < 2 ? 2 : ncpus;
+	if (shm_arenas_spread > shm_narenas)
+		shm_arenas_spread = shm_narenas;
 	shm_arenas = shm_base_alloc(shm_narenas * sizeof(*shm_arenas));
 	return shm_arenas != NULL && shm_arena_get(0) != NULL;
 }

@@ -30,7 +30,7 @@ shm_options_t shm_opt = {
 
 const shm_option_def_t shm_option_table[] = {
 	{ "narenas", "unsigned", OPT(narenas), 1, 1024, "4 x CPUs",
-	  "arenas that threads are spread over" },
+	  "most arenas that threads are spread over" },
 	{ "tcache", BOOL, OPT(tcache), 0, 1, "true",
 	  "per-thread caches of small blocks" },
 	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 16384, "16384",

@@ -55,7 +55,8 @@ static void *alloc_class(unsigned cls, size_t align)
 		unsigned bound = shm_classes[cls].tcache_max;
 		if (bin->max < bound)
 			bin->max = (uint16_t)(bin->max * 2 < bound ? bin->max * 2 : bound);
-		shm_arena_fill(tc->arena, cls, bin, tc->fill[cls]);
+		shm_tcache_locked(tc, shm_arena_fill(tc->arena, cls, bin,
+						     tc->fill[cls]));
 		if (tc->fill[cls] < bin->max / 2 &&
 		    (size_t)tc->fill[cls] * 2 * shm_classes[cls].size <= SHM_REFILL_BYTES)
 			tc->fill[cls] *= 2;
@@ -121,7 +122,11 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	if (route_is_large(size, align)) {
 		shm_tcache_t *tc = shm_tcache_get();
 		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
-		p = shm_arena_alloc_large(arena, size, align, zero && !shm_debug);
+		bool waited;
+		p = shm_arena_alloc_large(arena, size, align, zero && !shm_debug,
+					  &waited);
+		if (tc)
+			shm_tcache_locked(tc, waited);
 	} else {
 		p = shm_huge_alloc(size, align, zero);
 	}

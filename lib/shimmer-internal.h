@@ -354,14 +354,15 @@ shm_arena_t *shm_arena_at(unsigned index);
 shm_arena_t *shm_arena_next(unsigned *i, unsigned end);
 shm_arena_t *shm_arena_get(unsigned index);
 shm_arena_t *shm_arena_attach(void);
+shm_arena_t *shm_arena_move(shm_arena_t *from);
 void shm_arena_detach(shm_arena_t *arena);
-void shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
+bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *bin,
 		    unsigned n);
 void *shm_arena_flush(void *list, unsigned n, unsigned cls);
 void *shm_arena_alloc_small(shm_arena_t *arena, unsigned cls, size_t align);
 void shm_arena_free_small(void *p, unsigned cls);
 void *shm_arena_alloc_large(shm_arena_t *arena, size_t size, size_t align,
-			    bool zero);
+			    bool zero, bool *waited);
 void shm_arena_free_large(void *p, const char *func);
 void *shm_arena_alloc_room(const void *old, size_t size);
 bool shm_arena_resize_large(void *p, size_t size);

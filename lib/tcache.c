@@ -181,6 +181,29 @@ void shm_tcache_tick(void)
 	}
 }
 
+/*
+ * Arena lock contention.  The refills and large blocks of a thread take
+ * its arena's lock; every LOCK_WINDOW takes, a thread that waited for
+ * another thread in at least one of LOCK_WAITS_MOVE of them moves to an
+ * arena it shares with fewer (shm_arena_move).  Threads that run at once
+ * so end up in arenas of their own, and threads that never do (a main
+ * thread idle while its workers run, workers beyond the CPUs that take
+ * turns) keep sharing, and the memory their arena's slabs hold.
+ */
+#define LOCK_WINDOW 64
+#define LOCK_WAITS_MOVE 8
+
+void shm_tcache_locked(shm_tcache_t *tc, bool waited)
+{
+	tc->waits += waited;
+	if (++tc->takes < LOCK_WINDOW)
+		return;
+	if (tc->waits >= LOCK_WAITS_MOVE)
+		tc->arena = shm_arena_move(tc->arena);
+	tc->takes = 0;
+	tc->waits = 0;
+}
+
 static void tcache_retire(shm_tcache_t *tc)
 {
 	shm_tcache_flush_all(tc);
@@ -227,6 +250,8 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 	}
 	tc->arena = shm_arena_attach();
 	tc->ticks = 0;
+	tc->takes = 0;
+	tc->waits = 0;
 	tc->gc_stamp = shm_now_ms();
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_push(&live, tc);

@@ -19,6 +19,9 @@ typedef struct shm_tcache {
 	 * overflows with it set ran from empty to full (shm_tcache_grow). */
 	uint8_t refilled[SHM_NCLASSES];
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
+	/* Takes of the arena's lock since the last look, and how many of
+	 * them waited for another thread (shm_tcache_locked). */
+	uint16_t takes, waits;
 	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
@@ -76,6 +79,7 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_flush_all(shm_tcache_t *tc);
 void shm_tcache_tick(void);
+void shm_tcache_locked(shm_tcache_t *tc, bool waited);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
 void shm_tcache_init(void);

@@ -3,7 +3,10 @@
  * t-arena.c - arenas are made when a thread first picks one: a program
  * with one thread has arena 0 only, a second thread's cache makes the next
  * arena, and everything that walks the arenas (statistics, control, trim,
- * the heap picture, fork) passes over the ones not made yet.
+ * the heap picture, fork) passes over the ones not made yet.  Threads
+ * take arenas of their own up to the CPUs, then share them two by two
+ * before another is opened; a thread that shares an arena and keeps
+ * finding its lock taken moves to one of its own.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -11,6 +14,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <semaphore.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,11 +50,95 @@ static void *second_thread(void *arg)
 	return NULL;
 }
 
+/* Threads that take an arena and hold it until released, started one at
+ * a time so that each picks with the others' counts known. */
+static sem_t attached, release;
+
+static void *holding_thread(void *arg)
+{
+	void *volatile p = malloc(64);
+
+	*(shm_arena_t **)arg = shm_tls_cache ? shm_tls_cache->arena : NULL;
+	sem_post(&attached);
+	sem_wait(&release);
+	free(p);
+	return NULL;
+}
+
+static unsigned nthreads_of(unsigned index)
+{
+	shm_arena_t *arena = shm_arena_at(index);
+
+	return arena ? arena->nthreads : 0;
+}
+
+/* Report the lock of the thread's arena taken waited times out of takes,
+ * from the start of a window. */
+static void lock_takes(unsigned takes, unsigned waited)
+{
+	shm_tls_cache->takes = 0;
+	shm_tls_cache->waits = 0;
+	for (unsigned i = 0; i < takes; i++)
+		shm_tcache_locked(shm_tls_cache, i < waited);
+}
+
+/* The main thread's cache is in arena 0, which no other thread uses. */
+static void test_spread(void)
+{
+	unsigned ncpus = shm_os_ncpus();
+	unsigned spread = ncpus < 2 ? 2 : ncpus;
+
+	if (spread + 2 > shm_narenas || spread > 64) {
+		skip(7, "%u arenas for %u CPUs", shm_narenas, ncpus);
+		return;
+	}
+	/* Main holds arena 0: spread - 1 threads take arenas 1.., then spread
+	 * threads pair up with them in order, then one opens a new arena. */
+	unsigned n = 2 * spread, own = 0, paired = 0;
+	pthread_t t[128];
+	shm_arena_t *arena[128];
+	sem_init(&attached, 0, 0);
+	sem_init(&release, 0, 0);
+	for (unsigned i = 0; i < n; i++) {
+		pthread_create(&t[i], NULL, holding_thread, &arena[i]);
+		sem_wait(&attached);
+	}
+	for (unsigned i = 0; i + 1 < spread; i++)
+		own += arena[i] == shm_arena_at(i + 1);
+	for (unsigned i = 0; i < spread; i++)
+		paired += arena[spread - 1 + i] == shm_arena_at(i);
+	is(own, spread - 1, "threads take arenas of their own up to the CPUs (%u)",
+	   spread);
+	is(paired, spread, "the next ones pair up with them, arena by arena");
+	ok(arena[n - 1] == shm_arena_at(spread) && nthreads_of(spread) == 1,
+	   "one more opens another arena");
+
+	shm_arena_t *mine = shm_tls_cache->arena;
+	lock_takes(64, 7);
+	ok(shm_tls_cache->arena == mine, "a thread that waited 7 times in 64 stays");
+	lock_takes(64, 8);
+	ok(shm_tls_cache->arena == shm_arena_at(spread + 1) &&
+	   nthreads_of(0) == 1 && nthreads_of(spread + 1) == 1,
+	   "one that waited 8 times moves from its shared arena to a new one");
+	lock_takes(64, 64);
+	ok(shm_tls_cache->arena == shm_arena_at(spread + 1),
+	   "one alone in its arena stays however long it waits");
+
+	for (unsigned i = 0; i < n; i++)
+		sem_post(&release);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	unsigned left = 0;
+	for (unsigned i = 0; i < shm_narenas; i++)
+		left += nthreads_of(i);
+	is(left, 1, "threads that end leave their arenas");
+}
+
 int main(void)
 {
 	malloc_free();
 	if (shm_narenas < 3) {
-		skip(8, "%u arenas", shm_narenas);
+		skip(15, "%u arenas", shm_narenas);
 		return done_testing();
 	}
 	ok(shm_arena_at(0) != NULL, "arena 0 is made at start-up");
@@ -85,5 +173,6 @@ int main(void)
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "a fork child allocates and keeps the arenas made");
+	test_spread();
 	return done_testing();
 }

@@ -37,7 +37,7 @@ int main(void)
 	void *block[NBLOCKS];
 	for (int i = 0; i < NBLOCKS; i++)
 		block[i] = shm_arena_alloc_large(arena, SHM_LARGE_MAX, SHM_PAGE_SIZE,
-						 false);
+						 false, NULL);
 	is(arena->pub->nchunks, before + NBLOCKS, "each largest block takes a chunk");
 	for (int i = 0; i < NBLOCKS; i++)
 		shm_arena_free_large(block[i], "test");
@@ -66,9 +66,9 @@ int main(void)
 	/* A dirty run between two live blocks: purged by the pass before
 	 * which it would outlive the decay time, not the pass after. */
 	shm_opt.decay_ms = decay;
-	void *left = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false);
-	void *mid = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false);
-	void *right = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false);
+	void *left = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false, NULL);
+	void *mid = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false, NULL);
+	void *right = shm_arena_alloc_large(arena, 8 * SHM_PAGE_SIZE, SHM_PAGE_SIZE, false, NULL);
 	shm_chunk_t *chunk = shm_chunk_of(mid);
 	shm_page_t *run = &chunk->pages[shm_page_index(chunk, mid)];
 	shm_arena_free_large(mid, "test");

@@ -70,7 +70,7 @@ int main(void)
 
 	void *run[10];
 	for (int i = 0; i < 10; i++)
-		run[i] = shm_arena_alloc_large(arena, 5 * PG, PG, false);
+		run[i] = shm_arena_alloc_large(arena, 5 * PG, PG, false, NULL);
 	shm_chunk_t *chunk = shm_chunk_of(run[0]);
 	int contiguous = 1;
 	for (int i = 1; i < 10; i++)
@@ -89,9 +89,9 @@ int main(void)
 	is(head_of(run[1])->npages, 15, "and coalesced with free neighbours");
 	is(index_errors(arena), 0, "the free-run index is consistent after frees");
 
-	void *fit = shm_arena_alloc_large(arena, 4 * PG, PG, false);
+	void *fit = shm_arena_alloc_large(arena, 4 * PG, PG, false, NULL);
 	ok(fit == run[5], "best fit takes the 5-page hole for 4 pages");
-	void *big = shm_arena_alloc_large(arena, 12 * PG, PG, false);
+	void *big = shm_arena_alloc_large(arena, 12 * PG, PG, false, NULL);
 	ok(big == run[1], "and the 15-page run for 12 pages");
 
 	ok(shm_arena_resize_large(big, 15 * PG), "a block grows into free pages after it");
@@ -103,7 +103,7 @@ int main(void)
 	is(head_of((char *)big + 2 * PG)->npages, 13, "as one run of the 13 pages");
 	is(index_errors(arena), 0, "the free-run index is consistent after shrinking");
 
-	void *al = shm_arena_alloc_large(arena, PG, 64 * PG, false);
+	void *al = shm_arena_alloc_large(arena, PG, 64 * PG, false, NULL);
 	is((uintptr_t)al % (64 * PG), 0, "an aligned run is aligned");
 
 	shm_arena_free_large(al, "test");
@@ -120,9 +120,9 @@ int main(void)
 
 	/* A block freed after its left neighbour is coalesced into it; its
 	 * own head must still read as free, or a second free would pass. */
-	void *left = shm_arena_alloc_large(arena, 3 * PG, PG, false);
-	void *right = shm_arena_alloc_large(arena, 3 * PG, PG, false);
-	void *guard = shm_arena_alloc_large(arena, 3 * PG, PG, false);
+	void *left = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
+	void *right = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
+	void *guard = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
 	shm_arena_free_large(left, "test");
 	shm_arena_free_large(right, "test");
 	is(head_of(right)->kind, SHM_PAGE_FREE,
@@ -132,14 +132,14 @@ int main(void)
 	/* Shrinking a block whose new last page was once the head of a free
 	 * run: that stale descriptor must not be taken for a free neighbour
 	 * when the cut-off tail is freed. */
-	void *a = shm_arena_alloc_large(arena, 3 * PG, PG, false);
-	void *b = shm_arena_alloc_large(arena, 3 * PG, PG, false);
-	void *c = shm_arena_alloc_large(arena, 3 * PG, PG, false);
-	void *fence = shm_arena_alloc_large(arena, PG, PG, false);
+	void *a = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
+	void *b = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
+	void *c = shm_arena_alloc_large(arena, 3 * PG, PG, false, NULL);
+	void *fence = shm_arena_alloc_large(arena, PG, PG, false, NULL);
 	shm_arena_free_large(a, "test");
 	shm_arena_free_large(b, "test");
 	shm_arena_free_large(c, "test");
-	void *whole9 = shm_arena_alloc_large(arena, 9 * PG, PG, false);
+	void *whole9 = shm_arena_alloc_large(arena, 9 * PG, PG, false, NULL);
 	ok(whole9 == a, "the three freed blocks are taken again as one");
 	ok(shm_arena_resize_large(whole9, 4 * PG), "that block shrinks to 4 pages");
 	is(head_of(whole9)->npages, 4, "keeping 4 pages");
