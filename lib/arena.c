@@ -122,12 +122,12 @@ static unsigned arena_widen(unsigned spread, unsigned otherwise)
 /*
  * A thread whose cache is made takes the arena with the fewest threads of
  * those threads attach to, or a new one if each of them has
- * SHM_ARENA_SHARERS threads already.  Running threads are so spread evenly, and a
- * thread that starts after others ended takes over an arena they warmed
- * instead of touching a fresh one: programs that start short-lived threads
- * one or two at a time keep their heap in as many arenas as they run
- * threads.  Without memory for a new arena, arena 0 (made at start-up)
- * serves.
+ * SHM_ARENA_SHARERS threads already.  Running threads are so spread
+ * evenly, and a thread that starts after others ended takes over an arena
+ * they warmed instead of touching a fresh one: programs that start
+ * short-lived threads one or two at a time keep their heap in as few
+ * arenas as they run threads.  Without memory for a new arena, arena 0
+ * (made at start-up) serves.
  */
 shm_arena_t *shm_arena_attach(void)
 {
