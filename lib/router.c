@@ -41,7 +41,7 @@ static void *alloc_class(unsigned cls, size_t align)
 	void *p;
 
 	if (bin == NULL || !bin_serves(bin, cls, align)) {
-		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
+		shm_arena_t *arena = tc ? shm_tcache_arena(tc) : shm_arena_get(0);
 		return shm_arena_alloc_small(arena, cls, align);
 	}
 	/* Refills start small and double up to half the bin, so a thread that
@@ -55,8 +55,8 @@ static void *alloc_class(unsigned cls, size_t align)
 		unsigned bound = shm_classes[cls].tcache_max;
 		if (bin->max < bound)
 			bin->max = (uint16_t)(bin->max * 2 < bound ? bin->max * 2 : bound);
-		shm_tcache_locked(tc, shm_arena_fill(tc->arena, cls, bin,
-						     tc->fill[cls]));
+		shm_tcache_locked(tc, shm_arena_fill(shm_tcache_arena(tc), cls,
+						     bin, tc->fill[cls]));
 		if (tc->fill[cls] < bin->max / 2 &&
 		    (size_t)tc->fill[cls] * 2 * shm_classes[cls].size <= SHM_REFILL_BYTES)
 			tc->fill[cls] *= 2;
@@ -121,7 +121,7 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	}
 	if (route_is_large(size, align)) {
 		shm_tcache_t *tc = shm_tcache_get();
-		shm_arena_t *arena = tc ? tc->arena : shm_arena_get(0);
+		shm_arena_t *arena = tc ? shm_tcache_arena(tc) : shm_arena_get(0);
 		bool waited;
 		p = shm_arena_alloc_large(arena, size, align, zero && !shm_debug,
 					  &waited);
@@ -261,12 +261,12 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out)
  * threads made, which this one does not use; kept, they would pin their
  * slabs while their maker carves new ones.  It gives them all back.
  *
- * A thread whose first call frees a block made in another arena (a worker
- * handed its object by the thread that set it up) sends it home: cached,
- * it would come back from the worker's next malloc of that size, still
- * beside the objects its maker and the other workers keep writing, and
- * every write to it would pull the line from their cores (passive false
- * sharing).  Its mallocs come from its own arena's slabs instead.
+ * A thread whose first call frees a block, which another thread made (a
+ * worker handed its object by the thread that set it up), sends it home:
+ * cached, it would come back from the worker's next malloc of that size,
+ * still beside the objects its maker and the other workers keep writing,
+ * and every write to it would pull the line from their cores (passive
+ * false sharing).  Its mallocs come from its own arena's slabs instead.
  */
 static void free_small(void *p, unsigned cls)
 {
@@ -274,8 +274,7 @@ static void free_small(void *p, unsigned cls)
 	shm_tcache_t *tc = shm_tcache_get();
 	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 
-	if (bin == NULL || bin->max == 0 ||
-	    (first_call && shm_chunk_of(p)->arena != tc->arena)) {
+	if (bin == NULL || bin->max == 0 || first_call) {
 		shm_arena_free_small(p, cls);
 		return;
 	}

@@ -2,9 +2,11 @@
 /*
  * tcache.c - making, refilling, flushing and retiring thread caches.
  *
- * A cache is made on a thread's first small allocation, registered with a
- * pthread key whose destructor flushes it when the thread exits, and then
- * kept on a free list for the next thread (caches live in base memory).
+ * A cache is made on a thread's first allocation or free of a small block,
+ * registered with a pthread key whose destructor flushes it when the
+ * thread exits, and then kept on a free list for the next thread (caches
+ * live in base memory).  It takes an arena at its first refill or large
+ * block.
  */
 #include "tcache.h"
 
@@ -43,12 +45,35 @@ static void list_push(shm_tcache_t **list, shm_tcache_t *tc)
 	*list = tc;
 }
 
+/*
+ * The arena a thread's refills and large blocks come from, taken at the
+ * first of them rather than when its cache is made: a thread that only
+ * frees blocks other threads made (the consumer of a queue) then holds no
+ * share of an arena, where it would make the threads that do allocate
+ * pair up sooner (shm_arena_attach).
+ */
+shm_arena_t *shm_tcache_arena(shm_tcache_t *tc)
+{
+	if (SHM_UNLIKELY(tc->arena == NULL))
+		tc->arena = shm_arena_attach();
+	return tc->arena;
+}
+
+/* The counters a cache's calls are added to: its arena's, or arena 0's for
+ * a thread that has none (the totals stay right). */
+static shm_pub_class_t *tcache_counters(shm_tcache_t *tc, unsigned cls)
+{
+	shm_arena_t *arena = tc->arena ? tc->arena : shm_arena_at(0);
+
+	return &arena->pub->classes[cls];
+}
+
 /* Add a bin's call counts to its thread's arena (atomically: a thread of
  * another arena may be merging into the same counters). */
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls)
 {
 	shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
-	shm_pub_class_t *counts = &tc->arena->pub->classes[cls];
+	shm_pub_class_t *counts = tcache_counters(tc, cls);
 	uint64_t nfree = shm_cache_bin_nfree(bin);
 
 	if (bin->nmalloc) {
@@ -75,7 +100,7 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep)
 		bin->head = shm_arena_flush(bin->head, bin->count - keep, cls);
 		bin->base -= bin->count - keep;
 		bin->count = (uint16_t)keep;
-		__atomic_fetch_add(&tc->arena->pub->classes[cls].nflushes, 1,
+		__atomic_fetch_add(&tcache_counters(tc, cls)->nflushes, 1,
 				   __ATOMIC_RELAXED);
 	}
 	shm_tcache_merge(tc, cls);
@@ -207,7 +232,8 @@ void shm_tcache_locked(shm_tcache_t *tc, bool waited)
 static void tcache_retire(shm_tcache_t *tc)
 {
 	shm_tcache_flush_all(tc);
-	shm_arena_detach(tc->arena);
+	if (tc->arena)
+		shm_arena_detach(tc->arena);
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_remove(&live, tc);
 	list_push(&spare, tc);
@@ -248,7 +274,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 		bin->limit = shm_classes[cls].limit;
 		bin->div = shm_classes[cls].div;
 	}
-	tc->arena = shm_arena_attach();
+	tc->arena = NULL;
 	tc->ticks = 0;
 	tc->takes = 0;
 	tc->waits = 0;

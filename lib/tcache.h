@@ -13,7 +13,9 @@ typedef struct shm_tcache {
 	 * slab map's entry as it is, and a page without objects fails the
 	 * room check like a full bin. */
 	shm_cache_bin_t bin1[SHM_NCLASSES + 1];
-	shm_arena_t *arena;		/* where refills come from */
+	/* Where refills and large blocks come from; NULL until the thread
+	 * first needs one (shm_tcache_arena). */
+	shm_arena_t *arena;
 	uint16_t fill[SHM_NCLASSES];	/* objects the next refill asks for */
 	/* Set by a refill, cleared when the bin overflows: a bin that
 	 * overflows with it set ran from empty to full (shm_tcache_grow). */
@@ -75,6 +77,7 @@ size_t shm_block_usable(const void *p, const char *func, unsigned *cls_out);
 void shm_free_block(void *p, const char *func);
 void shm_free_slow(void *p);
 shm_tcache_t *shm_tcache_get(void);
+shm_arena_t *shm_tcache_arena(shm_tcache_t *tc);
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_flush_all(shm_tcache_t *tc);

@@ -6,7 +6,8 @@
  * the heap picture, fork) passes over the ones not made yet.  Threads
  * take arenas of their own up to the CPUs, then share them two by two
  * before another is opened; a thread that shares an arena and keeps
- * finding its lock taken moves to one of its own.
+ * finding its lock taken moves to one of its own; a thread that only frees
+ * takes none.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -134,11 +135,62 @@ static void test_spread(void)
 	is(left, 1, "threads that end leave their arenas");
 }
 
+static unsigned threads_attached(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < shm_narenas; i++)
+		n += nthreads_of(i);
+	return n;
+}
+
+/* What a thread that frees blocks made elsewhere, then allocates, sees. */
+struct freeing {
+	void *blocks[64];
+	bool cached, unattached, attached_after_malloc;
+	unsigned attached_while_freeing;
+};
+
+static void *freeing_thread(void *arg)
+{
+	struct freeing *f = arg;
+
+	for (unsigned i = 0; i < 64; i++)
+		free(f->blocks[i]);
+	f->cached = shm_tls_cache != &shm_tcache_none;
+	f->unattached = f->cached && shm_tls_cache->arena == NULL;
+	f->attached_while_freeing = threads_attached();
+	void *volatile p = malloc(64);
+	f->attached_after_malloc = shm_tls_cache->arena != NULL;
+	free(p);
+	return NULL;
+}
+
+/* A consumer's cache is made by its frees, but it takes a share of an
+ * arena only when it first allocates: until then it would pair the threads
+ * that do allocate sooner. */
+static void test_free_only(void)
+{
+	struct freeing f = { .cached = false };
+	unsigned before = threads_attached();
+	pthread_t t;
+
+	for (unsigned i = 0; i < 64; i++)
+		f.blocks[i] = malloc(48);
+	pthread_create(&t, NULL, freeing_thread, &f);
+	pthread_join(t, NULL);
+	ok(f.cached && f.unattached,
+	   "a thread that has only freed has a cache but no arena");
+	is(f.attached_while_freeing, before, "and takes no share of one");
+	ok(f.attached_after_malloc, "its first malloc takes an arena");
+	is(threads_attached(), before, "which it leaves when it ends");
+}
+
 int main(void)
 {
 	malloc_free();
 	if (shm_narenas < 3) {
-		skip(15, "%u arenas", shm_narenas);
+		skip(19, "%u arenas", shm_narenas);
 		return done_testing();
 	}
 	ok(shm_arena_at(0) != NULL, "arena 0 is made at start-up");
@@ -174,5 +226,6 @@ int main(void)
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "a fork child allocates and keeps the arenas made");
 	test_spread();
+	test_free_only();
 	return done_testing();
 }
