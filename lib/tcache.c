@@ -209,8 +209,8 @@ void shm_tcache_tick(void)
 /*
  * Arena lock contention.  The refills and large blocks of a thread take
  * its arena's lock; every LOCK_WINDOW takes, a thread that waited for
- * another thread in at least one of LOCK_WAITS_MOVE of them moves to an
- * arena it shares with fewer (shm_arena_move).  Threads that run at once
+ * another thread in LOCK_WAITS_MOVE or more of them moves to an arena it
+ * shares with fewer (shm_arena_move).  Threads that run at once
  * so end up in arenas of their own, and threads that never do (a main
  * thread idle while its workers run, workers beyond the CPUs that take
  * turns) keep sharing, and the memory their arena's slabs hold.
