@@ -161,8 +161,8 @@ shm_arena_t *shm_arena_move(shm_arena_t *from)
 	best = arena_fewest(spread, &fewest);
 	if (fewest + 2 > n)
 		best = arena_widen(spread, from->index);
-	shm_arena_t *to = best == from->index ? NULL : arena_join(best);
-	if (to == NULL)
+	shm_arena_t *to;
+	if (best == from->index || (to = arena_join(best)) == NULL)
 		return from;
 	shm_arena_detach(from);
 	return to;

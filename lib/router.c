@@ -40,10 +40,8 @@ static void *alloc_class(unsigned cls, size_t align)
 	shm_cache_bin_t *bin = tc ? shm_tcache_bin(tc, cls) : NULL;
 	void *p;
 
-	if (bin == NULL || !bin_serves(bin, cls, align)) {
-		shm_arena_t *arena = tc ? shm_tcache_arena(tc) : shm_arena_get(0);
-		return shm_arena_alloc_small(arena, cls, align);
-	}
+	if (bin == NULL || !bin_serves(bin, cls, align))
+		return shm_arena_alloc_small(shm_tcache_arena(tc), cls, align);
 	/* Refills start small and double up to half the bin, so a thread that
 	 * makes a few blocks of a class does not carve (and at exit hand back)
 	 * a full cache of them; and up to SHM_REFILL_BYTES of objects, since
@@ -121,10 +119,9 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
 	}
 	if (route_is_large(size, align)) {
 		shm_tcache_t *tc = shm_tcache_get();
-		shm_arena_t *arena = tc ? shm_tcache_arena(tc) : shm_arena_get(0);
 		bool waited;
-		p = shm_arena_alloc_large(arena, size, align, zero && !shm_debug,
-					  &waited);
+		p = shm_arena_alloc_large(shm_tcache_arena(tc), size, align,
+					  zero && !shm_debug, &waited);
 		if (tc)
 			shm_tcache_locked(tc, waited);
 	} else {

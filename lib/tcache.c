@@ -50,10 +50,13 @@ static void list_push(shm_tcache_t **list, shm_tcache_t *tc)
  * first of them rather than when its cache is made: a thread that only
  * frees blocks other threads made (the consumer of a queue) then holds no
  * share of an arena, where it would make the threads that do allocate
- * pair up sooner (shm_arena_attach).
+ * pair up sooner (shm_arena_attach).  A thread without a cache (tc NULL)
+ * uses arena 0.
  */
 shm_arena_t *shm_tcache_arena(shm_tcache_t *tc)
 {
+	if (tc == NULL)
+		return shm_arena_get(0);
 	if (SHM_UNLIKELY(tc->arena == NULL))
 		tc->arena = shm_arena_attach();
 	return tc->arena;

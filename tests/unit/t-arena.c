@@ -73,6 +73,16 @@ static unsigned nthreads_of(unsigned index)
 	return arena ? arena->nthreads : 0;
 }
 
+/* Threads attached to any arena. */
+static unsigned threads_attached(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < shm_narenas; i++)
+		n += nthreads_of(i);
+	return n;
+}
+
 /* Report the lock of the thread's arena taken waited times out of takes,
  * from the start of a window. */
 static void lock_takes(unsigned takes, unsigned waited)
@@ -129,19 +139,7 @@ static void test_spread(void)
 		sem_post(&release);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
-	unsigned left = 0;
-	for (unsigned i = 0; i < shm_narenas; i++)
-		left += nthreads_of(i);
-	is(left, 1, "threads that end leave their arenas");
-}
-
-static unsigned threads_attached(void)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < shm_narenas; i++)
-		n += nthreads_of(i);
-	return n;
+	is(threads_attached(), 1, "threads that end leave their arenas");
 }
 
 /* What a thread that frees blocks made elsewhere, then allocates, sees. */
