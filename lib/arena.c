@@ -220,7 +220,9 @@ static size_t slab_run_pages(const shm_class_info_t *c)
 static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 			 const shm_class_info_t *c)
 {
-	uint16_t order[(SHM_SLAB_MAX_PAGES << SHM_PAGE_SHIFT) / SHM_MIN_ALIGN];
+	/* Slabs over SHM_SLAB_PAGES pages hold objects over 16 KiB, so no
+	 * slab has more objects than one of that many pages of the least. */
+	uint16_t order[(SHM_SLAB_PAGES << SHM_PAGE_SHIFT) / SHM_MIN_ALIGN];
 	void *head = NULL;
 
 	for (uint32_t i = 0; i < c->nobjs; i++)

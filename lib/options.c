@@ -14,7 +14,7 @@
 shm_options_t shm_opt = {
 	.narenas = 0,			/* 0: four per CPU, decided at start */
 	.tcache = 1,
-	.tcache_max = 16384,
+	.tcache_max = SHM_SMALL_MAX,
 	.decay_ms = 1000,
 	.retain_chunks = 4,
 	.dss = SHM_DSS_SECONDARY,
@@ -33,7 +33,7 @@ const shm_option_def_t shm_option_table[] = {
 	  "most arenas that threads are spread over" },
 	{ "tcache", BOOL, OPT(tcache), 0, 1, "true",
 	  "per-thread caches of small blocks" },
-	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 16384, "16384",
+	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 32768, "32768",
 	  "largest block size, in bytes, kept in thread caches" },
 	{ "decay_ms", "unsigned", OPT(decay_ms), 0, 3600000, "1000",
 	  "milliseconds freed pages stay before they are purged; 0 purges at once" },

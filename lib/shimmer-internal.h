@@ -96,7 +96,7 @@
 #define SHM_ADDR_BITS 47
 
 #define SHM_MIN_ALIGN 16
-#define SHM_SMALL_MAX ((size_t)16384)
+#define SHM_SMALL_MAX ((size_t)SHM_CLASS_SIZE_MAX)
 #define SHM_LARGE_MAX ((size_t)2 << 20)
 /* Sizes above this can never be satisfied; keeping them below PTRDIFF_MAX
  * also keeps every rounding computation below free of overflow. */

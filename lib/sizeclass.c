@@ -5,7 +5,7 @@
 #include "shimmer-internal.h"
 
 shm_class_info_t shm_classes[SHM_NCLASSES];
-uint8_t shm_class_index[(16384 >> 4) + 1];
+uint8_t shm_class_index[(SHM_CLASS_SIZE_MAX >> 4) + 1];
 
 /* The bytes between a class's colours: the alignment its size gives its
  * objects, up to SHM_COLOUR_ALIGN. */
@@ -27,23 +27,32 @@ static uint32_t sizeclass_colour_room(uint32_t size)
 	return room - room % step;
 }
 
+/* The most pages a slab of objects of size bytes may span: SHM_SLAB_PAGES,
+ * or SHM_SLAB_MAX_PAGES for the classes above 16 KiB, which would fit
+ * fewer than four objects in that, so that their tails waste little. */
+uint32_t shm_slab_max_pages(uint32_t size)
+{
+	return (SHM_SLAB_PAGES << SHM_PAGE_SHIFT) / size < 4 ? SHM_SLAB_MAX_PAGES
+							     : SHM_SLAB_PAGES;
+}
+
 /*
  * Pages per slab such that the tail left over after the last object, room
  * bytes kept free included, wastes at most 1/den of the slab, with at least
- * 8 objects where that fits in SHM_SLAB_MAX_PAGES pages: the fewest such
- * pages, or 0 if there are none.  With den 0, the size that wastes least.
+ * 8 objects where that fits in SHM_SLAB_PAGES pages: the fewest such pages,
+ * or 0 if there are none.  With den 0, the size that wastes least.
  */
 static uint32_t sizeclass_slab_pages(uint32_t size, uint32_t room, uint32_t den)
 {
 	uint32_t best = 0;
 	uint32_t best_waste = UINT32_MAX;
 
-	for (uint32_t np = 1; np <= SHM_SLAB_MAX_PAGES; np++) {
+	for (uint32_t np = 1; np <= shm_slab_max_pages(size); np++) {
 		uint32_t bytes = np << SHM_PAGE_SHIFT;
 		uint32_t n = (bytes - room) / size;
 		uint32_t waste = bytes - n * size;
 
-		if (n == 0 || (n < 8 && np < SHM_SLAB_MAX_PAGES))
+		if (n == 0 || (n < 8 && np < SHM_SLAB_PAGES))
 			continue;
 		if (den != 0 && waste * den <= bytes)
 			return np;
@@ -107,7 +116,7 @@ void shm_sizeclass_init(void)
 
 	for (uint32_t size = 16; size <= 128; size += 16)
 		shm_classes[cls++].size = size;
-	for (uint32_t base = 128; base < 16384; base *= 2)
+	for (uint32_t base = 128; base < SHM_CLASS_SIZE_MAX; base *= 2)
 		for (uint32_t step = 1, n = base < 1024 || base >= 8192 ? 4 : 8;
 		     step <= n; step++)
 			shm_classes[cls++].size = base + step * (base / n);
@@ -122,7 +131,7 @@ void shm_sizeclass_init(void)
 	}
 
 	cls = 0;
-	for (size_t i = 0; i <= (16384 >> 4); i++) {
+	for (size_t i = 0; i <= (SHM_CLASS_SIZE_MAX >> 4); i++) {
 		while (shm_classes[cls].size < (i << 4))
 			cls++;
 		shm_class_index[i] = (uint8_t)cls;

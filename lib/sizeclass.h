@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sizeclass.h - small size classes: 16 B to 16 KiB, eight 16-byte steps up
+ * sizeclass.h - small size classes: 16 B to 32 KiB, eight 16-byte steps up
  * to 128 B, then four classes per power of two, so no request wastes more
  * than a quarter of its block; but eight from 1 KiB to 8 KiB, where a
  * quarter is hundreds of bytes: page-sized buffers with a small header
  * (4096 + 8 bytes, as sqlite allocates them) would otherwise fill blocks a
- * quarter bigger.  Above 8 KiB, slabs of at most SHM_SLAB_MAX_PAGES pages
+ * quarter bigger.  Above 8 KiB, slabs of at most SHM_SLAB_PAGES pages
  * would lose more to their tails than finer classes save.  The router maps
  * a size to its class with one table lookup.
+ *
+ * The classes above 16 KiB are there for speed: as large blocks, buffers
+ * of 16-32 KiB took the arena lock on every malloc and free, whose atomic
+ * instructions wait for the program's own outstanding cache misses (bench/
+ * churn -m 16385 -M 32768 ran five times slower than as small blocks).
+ * Their slabs hold two or three objects in up to SHM_SLAB_MAX_PAGES pages.
  */
 #ifndef SHIMMER_SIZECLASS_H
 #define SHIMMER_SIZECLASS_H
@@ -15,8 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_NCLASSES 48
-#define SHM_SLAB_MAX_PAGES 16
+#define SHM_NCLASSES 52
+#define SHM_CLASS_SIZE_MAX 32768u
+#define SHM_SLAB_PAGES 16
+#define SHM_SLAB_MAX_PAGES 32
 
 /*
  * Slab colouring: a slab's first object starts a multiple of the class's
@@ -55,9 +63,10 @@ typedef struct shm_class_info {
 
 extern shm_class_info_t shm_classes[SHM_NCLASSES];
 /* Class of each size rounded up to 16 bytes, indexed by (size + 15) >> 4. */
-extern uint8_t shm_class_index[(16384 >> 4) + 1];
+extern uint8_t shm_class_index[(SHM_CLASS_SIZE_MAX >> 4) + 1];
 
 void shm_sizeclass_init(void);
+uint32_t shm_slab_max_pages(uint32_t size);
 
 static inline unsigned shm_size_class(size_t size)
 {

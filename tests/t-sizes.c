@@ -2,7 +2,7 @@
 /*
  * t-sizes - the size classes as a program sees them through
  * malloc_usable_size(): every request gets at least what it asked for and,
- * in the small range (1 B .. 16 KiB), at most a quarter more plus one
+ * in the small range (1 B .. 32 KiB), at most a quarter more plus one
  * 16-byte step; usable size never shrinks as the request grows; the whole
  * usable size can be written without touching a neighbour; and requests
  * around every power of two up to 64 MiB (small, large and huge blocks)
@@ -20,7 +20,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-#define SMALL_MAX 16384
+#define SMALL_MAX 32768
 
 static void test_small_classes(void)
 {
@@ -75,8 +75,16 @@ static void test_small_classes(void)
 	}
 }
 
+/* The next size test_small_all_live takes after n: every one up to 16 KiB,
+ * every 61st above, which still meets each class there many times (all of
+ * them would hold half a GiB at once). */
+static size_t all_live_next(size_t n)
+{
+	return n < 16384 ? n + 1 : n + 61;
+}
+
 /*
- * All small sizes alive at once, each filled over its whole usable size:
+ * Small sizes alive at once, each filled over its whole usable size:
  * overlapping blocks, or a usable size that reaches into the next block,
  * would break some other block's pattern.
  */
@@ -84,26 +92,27 @@ static void test_small_all_live(void)
 {
 	static void *blk[SMALL_MAX + 1];
 	static size_t use[SMALL_MAX + 1];
-	size_t bad = 0, first = 0;
+	size_t bad = 0, first = 0, count = 0;
 
-	for (size_t n = 1; n <= SMALL_MAX; n++) {
+	for (size_t n = 1; n <= SMALL_MAX; n = all_live_next(n)) {
 		blk[n] = malloc(hide_size(n));
 		if (blk[n] == NULL)
 			bail("malloc(%zu) failed", n);
 		use[n] = malloc_usable_size(blk[n]);
 		fill_pattern(blk[n], use[n]);
+		count++;
 	}
-	for (size_t n = 1; n <= SMALL_MAX; n++) {
+	for (size_t n = 1; n <= SMALL_MAX; n = all_live_next(n)) {
 		if (!check_pattern(blk[n], use[n]) && !bad++)
 			first = n;
 	}
-	ok(!bad, "%d live small blocks keep their patterns over the whole usable size (%zu bad, first %zu)",
-	   SMALL_MAX, bad, first);
-	for (size_t n = 1; n <= SMALL_MAX; n++)
+	ok(!bad, "%zu live small blocks of 1..%d bytes keep their patterns over the whole usable size (%zu bad, first %zu)",
+	   count, SMALL_MAX, bad, first);
+	for (size_t n = 1; n <= SMALL_MAX; n = all_live_next(n))
 		free(blk[n]);
 }
 
-/* Large page runs: a sweep through 16 KiB .. 2 MiB with an odd stride. */
+/* Large page runs: a sweep through 32 KiB .. 2 MiB with an odd stride. */
 static void test_large_sweep(void)
 {
 	enum { MAXLIVE = 64 };
@@ -135,7 +144,7 @@ static void test_large_sweep(void)
 			first = lsz[i];
 		free(live[i]);
 	}
-	ok(!bad, "%zu large sizes in 16 KiB..2 MiB: usable >= requested, contents kept (first bad %zu)",
+	ok(!bad, "%zu large sizes in 32 KiB..2 MiB: usable >= requested, contents kept (first bad %zu)",
 	   count, first);
 }
 

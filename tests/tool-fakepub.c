@@ -41,7 +41,8 @@ static const uint32_t class_size[SHM_PUB_CLASSES] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
 	512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920,
 	2048, 2304, 2560, 2816, 3072, 3328, 3584, 3840, 4096, 4608, 5120,
-	5632, 6144, 6656, 7168, 7680, 8192, 10240, 12288, 14336, 16384
+	5632, 6144, 6656, 7168, 7680, 8192, 10240, 12288, 14336, 16384,
+	20480, 24576, 28672, 32768
 };
 
 /* The picture: three chunks, two huge blocks.  Page counts by state are
@@ -250,7 +251,8 @@ int main(int argc, char **argv)
 	h->chunk_size = CHUNK;
 	for (int c = 0; c < SHM_PUB_CLASSES; c++) {
 		h->class_size[c] = class_size[c];
-		h->class_nobjs[c] = 16384 / class_size[c];
+		/* Slabs of 16 KiB, and of two objects above that. */
+		h->class_nobjs[c] = class_size[c] <= 16384 ? 16384 / class_size[c] : 2;
 	}
 	snprintf(h->version_string, sizeof(h->version_string), "0.1.0-fake");
 	h->huge_bytes = 11 * MIB;

@@ -49,7 +49,7 @@ int heap_slab_class(char state, char fill)
 		return state - '0';
 	if (state >= 'a' && state <= 'z')
 		return state - 'a' + 10;
-	if (state >= 'A' && state <= 'L')
+	if (state >= 'A' && state <= 'P')
 		return state - 'A' + 36;
 	return -1;
 }

@@ -49,7 +49,8 @@ int main(void)
 		size_t room = (size_t)(ci->ncolours - 1) * ci->colour_step;
 		if (ci->nobjs == 0 || room + ci->nobjs * ci->size > bytes ||
 		    (bytes - ci->nobjs * ci->size) * 8 > bytes ||
-		    ci->nobjs > UINT16_MAX || ci->tcache_max == 0 ||
+		    ci->nobjs > (SHM_SLAB_PAGES << SHM_PAGE_SHIFT) / SHM_MIN_ALIGN ||
+		    ci->tcache_max == 0 ||
 		    ci->ncolours == 0 || room > SHM_COLOUR_SPAN ||
 		    ci->colour_step % SHM_COLOUR_UNIT != 0)
 			bad_slab++;
@@ -65,13 +66,13 @@ int main(void)
 		if (ci->colour_step != step ||
 		    (ci->size <= 4096 && ci->ncolours != span / step + 1))
 			bad_colours++;
-		/* Where a slab of at most SHM_SLAB_MAX_PAGES pages (with 8
-		 * objects, if it can) holds the colours' room and wastes at
-		 * most 1/64, the class's slab does too. */
+		/* Where a slab of at most shm_slab_max_pages pages (with 8
+		 * objects, if they fit in SHM_SLAB_PAGES) holds the colours'
+		 * room and wastes at most 1/64, the class's slab does too. */
 		int can_tight = 0;
-		for (size_t np = 1; np <= SHM_SLAB_MAX_PAGES; np++) {
+		for (size_t np = 1; np <= shm_slab_max_pages(ci->size); np++) {
 			size_t b = np << SHM_PAGE_SHIFT, n = (b - room) / ci->size;
-			if (n > 0 && (n >= 8 || np == SHM_SLAB_MAX_PAGES) &&
+			if (n > 0 && (n >= 8 || np >= SHM_SLAB_PAGES) &&
 			    (b - n * ci->size) * 64 <= b)
 				can_tight = 1;
 		}
@@ -102,7 +103,8 @@ int main(void)
 		}
 	}
 	is(bad_slab, 0, "slabs hold their objects, every colour's room included, "
-	   "with at most 1/8 left over");
+	   "with at most 1/8 left over, and no more objects than %d pages of "
+	   "16-byte ones", SHM_SLAB_PAGES);
 	is(bad_tight, 0, "slabs waste at most 1/64 wherever a slab of at most "
 	   "%d pages can", SHM_SLAB_MAX_PAGES);
 	is(bad_colours, 0, "classes up to 4 KiB step their colours by their alignment, up to 64 "
