@@ -172,25 +172,24 @@ static uint16_t fill_start(size_t size)
 
 /*
  * Idle bins.  The slow paths of a thread (a refill, a flush, any large or
- * huge block) tick its cache; every TICK_EVERY ticks, and at most once per
- * decay time, the bins the thread has not used since the previous pass are
- * flushed, so that objects of classes it stopped using go back to their
- * slabs, whose pages can then be purged: within two decay times of the
- * last use; a bin that grew goes back to its class's bound.  A bin's call
- * counts are zeroed each time they are merged, which is also what tells a
- * used bin from an idle one.  A thread that never allocates again keeps
- * what its cache holds (each bin at most its bound, or what it grew to)
- * until it exits.  The same ticks drive the decay passes of arenas
+ * huge block) tick its cache; every TICK_EVERY ticks, and at each event of
+ * the malloc fast path (shm_tcache_event), a pass runs.  At most once per
+ * decay time it flushes the bins the thread has not used since the
+ * previous one, so that objects of classes it stopped using go back to
+ * their slabs, whose pages can then be purged: within two decay times of
+ * the last use; a bin that grew goes back to its class's bound.  A bin's
+ * call counts are zeroed each time they are merged, which is also what
+ * tells a used bin from an idle one.  A thread that never allocates again
+ * keeps what its cache holds (each bin at most its bound, or what it grew
+ * to) until it exits.  The same passes drive the decay passes of arenas
  * that nothing is freed into any more (shm_arenas_decay_poll).
  */
 #define TICK_EVERY 8
 
-void shm_tcache_tick(void)
+/* The pass of tick and event: decay passes due in the arenas, and at most
+ * once per decay time the idle bins flushed. */
+static void tcache_pass(shm_tcache_t *tc)
 {
-	shm_tcache_t *tc = shm_tcache_mine();
-
-	if (tc == NULL || ++tc->ticks % TICK_EVERY != 0)
-		return;
 	uint32_t now = shm_now_ms();
 	shm_arenas_decay_poll(now);
 	if ((uint32_t)(now - tc->gc_stamp) < shm_opt.decay_ms)
@@ -207,6 +206,30 @@ void shm_tcache_tick(void)
 		if (idle && bin->max > shm_classes[cls].tcache_max)
 			bin->max = (uint16_t)shm_classes[cls].tcache_max;
 	}
+}
+
+void shm_tcache_tick(void)
+{
+	shm_tcache_t *tc = shm_tcache_mine();
+
+	if (tc != NULL && ++tc->ticks % TICK_EVERY == 0)
+		tcache_pass(tc);
+}
+
+/*
+ * A program whose every call is served by the fast paths (one that idles
+ * along on a few small blocks after freeing much) would otherwise never
+ * reach a slow path again: its freed pages would never be purged, nor a
+ * heap picture it was asked for be drawn.  So the malloc fast path comes
+ * here at every SHM_TCACHE_EVENT_EVERY-th malloc of a bin, a test of the
+ * count it keeps anyway; over all bins, that is one call in as many of
+ * the thread's mallocs.
+ */
+void *shm_tcache_event(shm_tcache_t *tc, void *p)
+{
+	shm_publish_poll();
+	tcache_pass(tc);
+	return p;
 }
 
 /*

@@ -82,6 +82,12 @@ void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_flush_all(shm_tcache_t *tc);
 void shm_tcache_tick(void);
+void *shm_tcache_event(shm_tcache_t *tc, void *p);
+
+/* The malloc fast path calls shm_tcache_event at every this many of a
+ * bin's mallocs (a power of two), which returns the object it passes: a
+ * tail call, so that the fast path saves no register for it. */
+#define SHM_TCACHE_EVENT_EVERY 128
 void shm_tcache_locked(shm_tcache_t *tc, bool waited);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
@@ -131,16 +137,22 @@ static inline void shm_cache_bin_push(shm_cache_bin_t *bin, void *p)
  * empty; the object is popped from the bin and its free marker cleared.
  * Everything else - start-up, the first call of a thread, an empty bin,
  * large and huge sizes, impossible sizes - goes to shm_malloc_slow.  No
- * lock, no atomic, no system call.
+ * lock, no atomic, no system call; but at every SHM_TCACHE_EVENT_EVERY-th
+ * malloc of a bin it hands the object to shm_tcache_event, which may
+ * purge.
  */
 static inline void *shm_malloc_fast(size_t size)
 {
 	shm_tcache_t *tc = shm_tls_cache;
 
 	if (SHM_LIKELY(size <= SHM_SMALL_MAX)) {
-		void *p = shm_cache_bin_pop(shm_tcache_bin(tc, shm_size_class(size)));
-		if (SHM_LIKELY(p != NULL))
+		shm_cache_bin_t *bin = shm_tcache_bin(tc, shm_size_class(size));
+		void *p = shm_cache_bin_pop(bin);
+		if (SHM_LIKELY(p != NULL)) {
+			if (SHM_UNLIKELY(bin->nmalloc % SHM_TCACHE_EVENT_EVERY == 0))
+				return shm_tcache_event(tc, p);
 			return p;
+		}
 	}
 	return shm_malloc_slow(size);
 }

@@ -278,7 +278,7 @@ static void test_json_heap(void)
 {
 	struct text t = { NULL, 0, 0 };
 	void *huge = malloc(hide_size(3 << 20));
-	void *run = malloc(hide_size(50000));
+	void *run = malloc(hide_size(70000));
 
 	shimmer_stats_print(collect, &t, "J");
 	ok(t.buf && strstr(t.buf, "\"heap\": {") != NULL, "the JSON report has a heap picture");
@@ -288,12 +288,13 @@ static void test_json_heap(void)
 	if (state) {
 		state += 10;
 		for (int i = 0; i < 1024 && good; i++)
-			good = strchr("H.dLlg0123456789abcdefghijklmnopqrstuvwxyz", state[i]) != NULL;
+			good = strchr("H.dLlg0123456789abcdefghijklmnopqrstuvwxyz"
+				      "ABCDEFGHIJKLMNOPQRST", state[i]) != NULL;
 		good = good && state[1024] == '"' && state[0] == 'H';
 	}
 	ok(good, "a chunk's state is 1024 pages from the documented alphabet");
-	ok(t.buf && strstr(t.buf, "Llllllllllll") != NULL,
-	   "a 13-page large block shows as L and 12 l");
+	ok(t.buf && strstr(t.buf, "Llllllllllllllllll") != NULL,
+	   "an 18-page large block shows as L and 17 l");
 	ok(t.buf && strstr(t.buf, "\"huge\": [{\"addr\"") != NULL, "the huge block is listed");
 	free(t.buf);
 	free(huge);
@@ -330,7 +331,7 @@ static void test_idle_bin(void)
 	for (int pass = 0; pass < 2; pass++) {
 		usleep((decay + 50) * 1000);
 		for (int i = 0; i < 64; i++)
-			free(malloc(hide_size(64 << 10)));
+			free(malloc(hide_size(128 << 10)));
 	}
 	/* A bin keeps one empty slab to absorb churn. */
 	ok(stat_u64(name) <= 1, "after two decay times the idle class holds no objects' slabs");
@@ -425,11 +426,47 @@ static void test_orphan_arena_purged(void)
 	   (unsigned long long)dirty);
 	for (int i = 0; i < 64; i++) {
 		usleep(10 * 1000);
-		keep[i] = malloc(hide_size(64 << 10));
+		keep[i] = malloc(hide_size(128 << 10));
 	}
 	is(other_arenas_dirty(), 0, "they are purged after the decay time all the same");
 	for (int i = 0; i < 64; i++)
 		free(keep[i]);
+	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
+}
+
+/* A program that, after freeing much, only mallocs and frees small blocks
+ * its thread cache serves never reaches a slow path; the freed pages are
+ * purged after the decay time all the same. */
+static void test_fast_path_purges(void)
+{
+	enum { N = 16384 };
+	static void *p[N];
+	unsigned decay = 100, old = 0;
+	size_t len = sizeof(old);
+	char fills[64];
+	int c = class_of(64);
+
+	if (c < 0) {
+		ok(0, "a 64-byte class exists");
+		return;
+	}
+	snprintf(fills, sizeof(fills), "stats.classes.%d.nfills", c);
+	shimmer_ctl("opt.decay_ms", &old, &len, &decay, sizeof(decay));
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(hide_size(1000));
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	free(malloc(hide_size(64)));
+	uint64_t dirty = stat_u64("stats.dirty"), f0 = stat_u64(fills);
+	ok(dirty > 0, "%d freed blocks of 1000 bytes left %llu dirty bytes", N,
+	   (unsigned long long)dirty);
+	for (int ms = 0; ms < 4 * (int)decay; ms++) {
+		for (int k = 0; k < 256; k++)
+			free(malloc(hide_size(64)));
+		usleep(1000);
+	}
+	is(stat_u64(fills), f0, "mallocs of 64 bytes, all from the cache, refill nothing");
+	is(stat_u64("stats.dirty"), 0, "and they see the dirty pages purged after the decay time");
 	shimmer_ctl("opt.decay_ms", NULL, NULL, &old, sizeof(old));
 }
 
@@ -445,5 +482,6 @@ int main(void)
 	test_idle_bin();
 	test_batch_bin();
 	test_orphan_arena_purged();
+	test_fast_path_purges();
 	return done_testing();
 }
