@@ -33,7 +33,7 @@ const shm_option_def_t shm_option_table[] = {
 	  "most arenas that threads are spread over" },
 	{ "tcache", BOOL, OPT(tcache), 0, 1, "true",
 	  "per-thread caches of small blocks" },
-	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 32768, "32768",
+	{ "tcache_max", "unsigned", OPT(tcache_max), 16, 65536, "65536",
 	  "largest block size, in bytes, kept in thread caches" },
 	{ "decay_ms", "unsigned", OPT(decay_ms), 0, 3600000, "1000",
 	  "milliseconds freed pages stay before they are purged; 0 purges at once" },

@@ -102,7 +102,7 @@ void shm_publish_postfork_child(void)
 
 static char class_char(unsigned cls)
 {
-	return "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"[cls];
+	return "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"[cls];
 }
 
 static void snap_run(shm_pub_chunk_t *out, size_t from, size_t n, char state,

@@ -39,8 +39,9 @@ uint32_t shm_slab_max_pages(uint32_t size)
 /*
  * Pages per slab such that the tail left over after the last object, room
  * bytes kept free included, wastes at most 1/den of the slab, with at least
- * 8 objects where that fits in SHM_SLAB_PAGES pages: the fewest such pages,
- * or 0 if there are none.  With den 0, the size that wastes least.
+ * 8 objects where that fits in SHM_SLAB_PAGES pages and 2 otherwise (a slab
+ * of one object would be made and released with every block): the fewest
+ * such pages, or 0 if there are none.  With den 0, the size that wastes least.
  */
 static uint32_t sizeclass_slab_pages(uint32_t size, uint32_t room, uint32_t den)
 {
@@ -52,7 +53,7 @@ static uint32_t sizeclass_slab_pages(uint32_t size, uint32_t room, uint32_t den)
 		uint32_t n = (bytes - room) / size;
 		uint32_t waste = bytes - n * size;
 
-		if (n == 0 || (n < 8 && np < SHM_SLAB_PAGES))
+		if (n < (np < SHM_SLAB_PAGES ? 8u : 2u))
 			continue;
 		if (den != 0 && waste * den <= bytes)
 			return np;
@@ -98,7 +99,8 @@ static void sizeclass_slab_geometry(shm_class_info_t *c)
 
 /* How many objects of a class a thread cache keeps: enough to amortise the
  * arena lock over many operations, few enough that an idle thread does not
- * pin much memory (about 64 KiB per class for mid sizes). */
+ * pin much memory (about 64 KiB per class for mid sizes, at most 256 KiB
+ * for the largest). */
 static uint32_t sizeclass_tcache_max(uint32_t size)
 {
 	uint32_t n = (64u << 10) / size;
@@ -106,7 +108,7 @@ static uint32_t sizeclass_tcache_max(uint32_t size)
 	if (n > 256)
 		n = 256;
 	if (n < 8)
-		n = 8;
+		n = (256u << 10) / size < 8 ? (256u << 10) / size : 8;
 	return n;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sizeclass.h - small size classes: 16 B to 32 KiB, eight 16-byte steps up
+ * sizeclass.h - small size classes: 16 B to 64 KiB, eight 16-byte steps up
  * to 128 B, then four classes per power of two, so no request wastes more
  * than a quarter of its block; but eight from 1 KiB to 8 KiB, where a
  * quarter is hundreds of bytes: page-sized buffers with a small header
@@ -10,7 +10,7 @@
  * a size to its class with one table lookup.
  *
  * The classes above 16 KiB are there for speed: as large blocks, buffers
- * of 16-32 KiB took the arena lock on every malloc and free, whose atomic
+ * of 16-64 KiB took the arena lock on every malloc and free, whose atomic
  * instructions wait for the program's own outstanding cache misses (bench/
  * churn -m 16385 -M 32768 ran five times slower than as small blocks).
  * Their slabs hold two or three objects in up to SHM_SLAB_MAX_PAGES pages.
@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_NCLASSES 52
-#define SHM_CLASS_SIZE_MAX 32768u
+#define SHM_NCLASSES 56
+#define SHM_CLASS_SIZE_MAX 65536u
 #define SHM_SLAB_PAGES 16
 #define SHM_SLAB_MAX_PAGES 32
 

@@ -99,7 +99,7 @@ static void exact_fit(void)
 {
 	static const size_t sizes[] = { 1, 8, 15, 16, 24, 100, 128, 1000,
 					4000, 8192, 16000, 16372, 16373, 16384,
-					20000 };
+					20000, 65524, 65525, 65536, 70000 };
 
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		unsigned char *p = malloc(hide_size(sizes[i]));

@@ -28,8 +28,8 @@
 #define ZERO "zero_free:true,decay_ms:3600000"
 #define LINK 16		/* bytes of a free block the allocator may use */
 
-static const size_t small_sizes[] = { 1, 16, 24, 64, 100, 1000, 4000, 16384 };
-static const size_t large_sizes[] = { 16385, 100000, 1 << 20, 2 << 20 };
+static const size_t small_sizes[] = { 1, 16, 24, 64, 100, 1000, 4000, 16384, 65536 };
+static const size_t large_sizes[] = { 65537, 100000, 1 << 20, 2 << 20 };
 static const size_t huge_sizes[] = { (2 << 20) + 1, 3 << 20, 9 << 20 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

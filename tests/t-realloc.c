@@ -313,21 +313,22 @@ static void test_append_moves(void)
 	free_sized(p, 80000);
 }
 
-/* A 128 KiB hole between two live blocks is the tightest fit for a 64 KiB
- * block that grows to 128 KiB; put there it could not grow again.  Run
- * first, while the heap is the test's own. */
+/* A 192 KiB hole between two live blocks is the tightest fit for a 96 KiB
+ * large block that grows to 192 KiB; put there it could not grow again.
+ * Run first, while the heap is the test's own. */
 static void test_move_leaves_room(void)
 {
-	uint8_t *p = malloc(hide_size(64 << 10));
-	void *pin1 = malloc(hide_size(64 << 10));
-	void *hole = malloc(hide_size(128 << 10));
-	void *pin2 = malloc(hide_size(64 << 10));
+	const size_t k = 96 << 10;
+	uint8_t *p = malloc(hide_size(k));
+	void *pin1 = malloc(hide_size(k));
+	void *hole = malloc(hide_size(2 * k));
+	void *pin2 = malloc(hide_size(k));
 	int bad = 0;
 
 	free(hole);
-	fill_range(p, 0, 64 << 10, 5);
-	uint8_t *q = resize(p, 64 << 10, 128 << 10, 5, &bad);
-	uint8_t *r = q ? resize(q, 128 << 10, 256 << 10, 5, &bad) : NULL;
+	fill_range(p, 0, k, 5);
+	uint8_t *q = resize(p, k, 2 * k, 5, &bad);
+	uint8_t *r = q ? resize(q, 2 * k, 4 * k, 5, &bad) : NULL;
 	ok(bad == 0 && q != p && q != hole, "a block that must move skips the tightest hole");
 	ok(r == q, "and then grows in place");
 	free(r ? r : q);

@@ -2,7 +2,7 @@
 /*
  * t-sizes - the size classes as a program sees them through
  * malloc_usable_size(): every request gets at least what it asked for and,
- * in the small range (1 B .. 32 KiB), at most a quarter more plus one
+ * in the small range (1 B .. 64 KiB), at most a quarter more plus one
  * 16-byte step; usable size never shrinks as the request grows; the whole
  * usable size can be written without touching a neighbour; and requests
  * around every power of two up to 64 MiB (small, large and huge blocks)
@@ -20,7 +20,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-#define SMALL_MAX 32768
+#define SMALL_MAX 65536
 
 static void test_small_classes(void)
 {
@@ -112,7 +112,7 @@ static void test_small_all_live(void)
 		free(blk[n]);
 }
 
-/* Large page runs: a sweep through 32 KiB .. 2 MiB with an odd stride. */
+/* Large page runs: a sweep through 64 KiB .. 2 MiB with an odd stride. */
 static void test_large_sweep(void)
 {
 	enum { MAXLIVE = 64 };
@@ -144,7 +144,7 @@ static void test_large_sweep(void)
 			first = lsz[i];
 		free(live[i]);
 	}
-	ok(!bad, "%zu large sizes in 32 KiB..2 MiB: usable >= requested, contents kept (first bad %zu)",
+	ok(!bad, "%zu large sizes in 64 KiB..2 MiB: usable >= requested, contents kept (first bad %zu)",
 	   count, first);
 }
 

@@ -49,7 +49,7 @@ int heap_slab_class(char state, char fill)
 		return state - '0';
 	if (state >= 'a' && state <= 'z')
 		return state - 'a' + 10;
-	if (state >= 'A' && state <= 'P')
+	if (state >= 'A' && state <= 'T')
 		return state - 'A' + 36;
 	return -1;
 }
