@@ -99,7 +99,7 @@ static void sizeclass_slab_geometry(shm_class_info_t *c)
 
 /* How many objects of a class a thread cache keeps: enough to amortise the
  * arena lock over many operations, few enough that an idle thread does not
- * pin much memory (about 64 KiB per class for mid sizes, at most 256 KiB
+ * pin much memory (about 64 KiB per class for mid sizes, at most 128 KiB
  * for the largest). */
 static uint32_t sizeclass_tcache_max(uint32_t size)
 {
@@ -108,7 +108,7 @@ static uint32_t sizeclass_tcache_max(uint32_t size)
 	if (n > 256)
 		n = 256;
 	if (n < 8)
-		n = (256u << 10) / size < 8 ? (256u << 10) / size : 8;
+		n = (128u << 10) / size < 8 ? (128u << 10) / size : 8;
 	return n;
 }
 
