@@ -221,7 +221,7 @@ static void slab_shuffle(shm_arena_t *arena, shm_page_t *slab, char *base,
 			 const shm_class_info_t *c)
 {
 	/* Slabs over SHM_SLAB_PAGES pages hold objects over 16 KiB, so no
-	 * slab has more objects than one of that many pages of the least. */
+	 * slab holds more objects than SHM_SLAB_PAGES pages of 16-byte ones. */
 	uint16_t order[(SHM_SLAB_PAGES << SHM_PAGE_SHIFT) / SHM_MIN_ALIGN];
 	void *head = NULL;
 

@@ -88,6 +88,7 @@ void *shm_tcache_event(shm_tcache_t *tc, void *p);
  * bin's mallocs (a power of two), which returns the object it passes: a
  * tail call, so that the fast path saves no register for it. */
 #define SHM_TCACHE_EVENT_EVERY 128
+
 void shm_tcache_locked(shm_tcache_t *tc, bool waited);
 void shm_tcache_merge(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_pending(uint64_t *nmalloc, uint64_t *nfree);
