@@ -37,12 +37,12 @@ static bool mul_overflows(size_t a, size_t b, size_t *out)
 
 /* ---- malloc and free ---------------------------------------------------------- */
 
-SHM_EXPORT void *malloc(size_t size)
+SHM_EXPORT SHM_LINE_ALIGNED void *malloc(size_t size)
 {
 	return shm_malloc_fast(size);
 }
 
-SHM_EXPORT void free(void *ptr)
+SHM_EXPORT SHM_LINE_ALIGNED void free(void *ptr)
 {
 	shm_free_fast(ptr);
 }

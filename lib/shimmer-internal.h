@@ -83,6 +83,13 @@
 #define SHM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SHM_COLD __attribute__((noinline, cold))
 #define SHM_NORETURN __attribute__((noreturn))
+/* For malloc and free, whose fast paths are every program's hottest
+ * calls: starting them on a cache line keeps each in the fewest 64-byte
+ * fetch lines.  Left where the linker put them (malloc at 32 bytes into a
+ * line, free sharing malloc's last line), a loop calling them ran 1.3 to
+ * 1.6 times slower on AMD EPYC, depending only on the caller's own code
+ * alignment (bench/README). */
+#define SHM_LINE_ALIGNED __attribute__((aligned(64)))
 
 /* ---- Geometry ----------------------------------------------------------- */
 
