@@ -5,7 +5,8 @@
  * are Shimmer blocks (shimmer_usable_size knows them), both usable-size
  * functions agree, and memory that the C library allocates on the program's
  * behalf (strdup, asprintf, getline, open_memstream, realpath, scandir, ...)
- * comes from Shimmer and can be freed with free().
+ * comes from Shimmer and can be freed with free().  malloc and free start
+ * on a cache line.
  */
 #include "config.h"
 
@@ -53,6 +54,13 @@ static void test_symbols(void)
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		yes = in_shimmer(dlsym(RTLD_DEFAULT, names[i]), &where);
 		ok(yes, "%s resolves to %s", names[i], where);
+	}
+	/* Their fast paths start on a cache line: how much a program's loop
+	 * around them costs must not hang on where the linker put them. */
+	for (size_t i = 0; i < 2; i++) {
+		uintptr_t at = (uintptr_t)dlsym(RTLD_DEFAULT, names[i]);
+		ok(at % 64 == 0, "%s starts on a 64-byte line (at %#lx)",
+		   names[i], (unsigned long)(at % 4096));
 	}
 }
 
