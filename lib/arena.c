@@ -19,7 +19,7 @@ unsigned shm_narenas;
 
 /* Guards the making of arenas: two threads that pick the same missing
  * arena make it once. */
-static pthread_mutex_t shm_arenas_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t shm_arenas_lock = SHM_LOCK_INITIALIZER;
 
 shm_arena_t *shm_arena_at(unsigned index)
 {

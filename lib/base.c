@@ -9,7 +9,7 @@
 
 #define BASE_BLOCK ((size_t)256 << 10)
 
-static pthread_mutex_t shm_base_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t shm_base_lock = SHM_LOCK_INITIALIZER;
 static char *base_cur, *base_end;
 static size_t base_mapped;
 

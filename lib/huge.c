@@ -27,7 +27,7 @@ typedef struct huge_entry {
 	size_t align;		/* the mapping's alignment, >= a chunk */
 } huge_entry_t;
 
-static pthread_mutex_t shm_huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t shm_huge_lock = SHM_LOCK_INITIALIZER;
 static huge_entry_t *table;
 static size_t table_cap, table_used;
 

@@ -12,7 +12,7 @@
 
 volatile int shm_started;
 uintptr_t shm_secret;
-static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t start_lock = SHM_LOCK_INITIALIZER;
 
 static void fork_prepare(void)
 {

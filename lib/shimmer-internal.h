@@ -439,6 +439,9 @@ bool shm_os_fill_fd(int fd, const void *buf, size_t len);
 void shm_os_close(int fd);
 void shm_os_dss_prefork(void);
 void shm_os_dss_postfork(bool child);
+/* The library's locks spin a little before they sleep (shm_lock_init
+ * says why); a static one starts out as shm_lock_init makes the rest. */
+#define SHM_LOCK_INITIALIZER PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
 void shm_lock_init(pthread_mutex_t *lock);
 
 /* ---- Options (options.c) ------------------------------------------------ */

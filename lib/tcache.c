@@ -22,7 +22,7 @@ __thread shm_tcache_t *shm_tls_cache __attribute__((tls_model("initial-exec"))) 
  * cache set-up or after thread exit can recurse into making a cache. */
 static __thread uint8_t tls_no_cache __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t shm_tcache_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t shm_tcache_list_lock = SHM_LOCK_INITIALIZER;
 static shm_tcache_t *live, *spare;
 static pthread_key_t tcache_key;
 
