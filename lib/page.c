@@ -248,9 +248,30 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 }
 
 /*
- * Take npages pages starting at a multiple of align_pages pages from the
- * best-fitting free run (the most recently freed among equals, whose pages
- * are likely still in cache and resident), or from a new chunk.  *zeroed
+ * The run length to take n pages from: the smallest one at least n long
+ * whose most recently freed run is dirty, else the smallest at all (0 if
+ * there is none).  Dirty pages are resident: taking them costs neither a
+ * page fault per page nor resident memory, where a clean run that fits
+ * better faults its pages in while the dirty ones idle until decay purges
+ * them.  A program whose threads free and make slabs of many sizes at once
+ * (rptest of mimalloc-bench, with its cross-thread hand-offs) otherwise
+ * grew its resident set with clean runs and took more faults.
+ */
+static uint32_t index_fit_resident(shm_arena_t *arena, size_t n)
+{
+	uint32_t best = index_fit(arena, n);
+
+	for (uint32_t fit = best; fit != 0;
+	     fit = fit < SHM_RUN_MAX_PAGES ? index_fit(arena, fit + 1) : 0)
+		if (arena->runs[fit]->dirty)
+			return fit;
+	return best;
+}
+
+/*
+ * Take npages pages starting at a multiple of align_pages pages from a free
+ * run chosen by index_fit_resident (the most recently freed of its length,
+ * whose pages are likely still in cache), or from a new chunk.  *zeroed
  * tells whether the pages are known to read as zero.
  */
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
@@ -261,7 +282,7 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 
 	if (need > SHM_RUN_MAX_PAGES)
 		return NULL;
-	fit = index_fit(arena, need);
+	fit = index_fit_resident(arena, need);
 	if (fit == 0) {
 		if (shm_chunk_new(arena) == NULL)
 			return NULL;

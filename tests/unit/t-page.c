@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-page.c - the page manager seen from inside: large runs come from the
- * best-fitting free run, freed runs coalesce with their neighbours until a
+ * best-fitting free run, resident (dirty) runs before clean ones, freed runs coalesce with their neighbours until a
  * chunk is one free run again, aligned runs are aligned, large blocks grow
  * and shrink in place, the registry tells our chunks from other memory, and
  * chunks are carved from regions mapped several at a time.
@@ -147,6 +147,32 @@ int main(void)
 	is(index_errors(arena), 0, "the free-run index is consistent after the cut");
 	shm_arena_free_large(whole9, "test");
 	shm_arena_free_large(fence, "test");
+
+	/* Resident pages first: a dirty run is taken before a clean one that
+	 * fits better, which would fault its pages in while the dirty ones
+	 * idle.  In an arena of its own, carved in order: a fence, a 6-page
+	 * block to be freed and purged, a fence, a 12-page block to be freed
+	 * dirty, a fence. */
+	shm_arena_t *fresh = shm_arena_get(shm_narenas - 3);
+	void *carved[5];
+	static const size_t carved_pages[5] = { 1, 6, 1, 12, 1 };
+	for (int i = 0; i < 5; i++)
+		carved[i] = shm_arena_alloc_large(fresh, carved_pages[i] * PG, PG,
+						  false, NULL);
+	shm_arena_free_large(carved[1], "test");
+	pthread_mutex_lock(&fresh->lock);
+	shm_arena_decay(fresh, true, NULL);
+	pthread_mutex_unlock(&fresh->lock);
+	shm_arena_free_large(carved[3], "test");
+	ok(!head_of(carved[1])->dirty && head_of(carved[1])->npages == 6 &&
+	   head_of(carved[3])->dirty && head_of(carved[3])->npages == 12,
+	   "a clean 6-page run and a dirty 12-page one");
+	void *resident = shm_arena_alloc_large(fresh, 6 * PG, PG, false, NULL);
+	ok(resident == carved[3], "6 pages are taken from the dirty run");
+	is(index_errors(fresh), 0, "the free-run index is consistent after it");
+	shm_arena_free_large(resident, "test");
+	for (int i = 0; i < 5; i += 2)
+		shm_arena_free_large(carved[i], "test");
 
 	void *small = shm_malloc_fast(100);
 	void *huge = shm_route_alloc(8 << 20, SHM_MIN_ALIGN, false);
