@@ -255,14 +255,17 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
  * better faults its pages in while the dirty ones idle until decay purges
  * them.  A program whose threads free and make slabs of many sizes at once
  * (rptest of mimalloc-bench, with its cross-thread hand-offs) otherwise
- * grew its resident set with clean runs and took more faults.
+ * grew its resident set with clean runs and took more faults.  An empty
+ * chunk is not taken for being dirty: it would no longer be unmapped
+ * after an interval (decay_release), which gives memory back far sooner
+ * than purging its pages does.
  */
 static uint32_t index_fit_resident(shm_arena_t *arena, size_t n)
 {
 	uint32_t best = index_fit(arena, n);
 
-	for (uint32_t fit = best; fit != 0;
-	     fit = fit < SHM_RUN_MAX_PAGES ? index_fit(arena, fit + 1) : 0)
+	for (uint32_t fit = best; fit != 0 && fit < SHM_RUN_MAX_PAGES;
+	     fit = index_fit(arena, fit + 1))
 		if (arena->runs[fit]->dirty)
 			return fit;
 	return best;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-page.c - the page manager seen from inside: large runs come from the
- * best-fitting free run, resident (dirty) runs before clean ones, freed runs coalesce with their neighbours until a
+ * best-fitting free run, resident (dirty) runs before clean ones but not
+ * empty chunks, freed runs coalesce with their neighbours until a
  * chunk is one free run again, aligned runs are aligned, large blocks grow
  * and shrink in place, the registry tells our chunks from other memory, and
  * chunks are carved from regions mapped several at a time.
@@ -173,6 +174,24 @@ int main(void)
 	shm_arena_free_large(resident, "test");
 	for (int i = 0; i < 5; i += 2)
 		shm_arena_free_large(carved[i], "test");
+
+	/* But an empty chunk is not taken for being dirty, so that it can
+	 * still be unmapped: a whole chunk's block (the same arena's chunk,
+	 * free again), a small block from a second chunk, the first freed;
+	 * the next small block comes from the second chunk's clean pages. */
+	void *whole_chunk = shm_arena_alloc_large(fresh, SHM_RUN_MAX_PAGES * PG, PG,
+						  false, NULL);
+	void *in_second = shm_arena_alloc_large(fresh, 6 * PG, PG, false, NULL);
+	shm_arena_free_large(whole_chunk, "test");
+	ok(whole_chunk != NULL && in_second != NULL &&
+	   head_of(whole_chunk)->dirty &&
+	   head_of(whole_chunk)->npages == SHM_RUN_MAX_PAGES,
+	   "an empty dirty chunk beside a partly used one");
+	void *beside = shm_arena_alloc_large(fresh, 6 * PG, PG, false, NULL);
+	ok(shm_chunk_of(beside) == shm_chunk_of(in_second),
+	   "6 pages come from the partly used chunk's clean run");
+	shm_arena_free_large(beside, "test");
+	shm_arena_free_large(in_second, "test");
 
 	void *small = shm_malloc_fast(100);
 	void *huge = shm_route_alloc(8 << 20, SHM_MIN_ALIGN, false);
