@@ -378,8 +378,9 @@ static void *bin_take(shm_arena_t *arena, unsigned cls, size_t align)
 
 /* Give back to slab the k objects from first to last, marked free and
  * linked to each other.  An empty slab returns its pages unless it is the
- * bin's last slab with room, which is kept to absorb churn.  The caller
- * counts the objects out of slab_objs. */
+ * bin's last slab with room, which is kept to absorb churn (until it idles,
+ * shm_arena_release_idle).  The caller counts the objects out of
+ * slab_objs. */
 static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 		    void *first, void *last, unsigned k)
 {
@@ -390,9 +391,28 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 	if (!slab->listed)
 		bin_list(bin, slab);
 	slab->nfree = (uint16_t)(slab->nfree + k);
-	if (slab->nfree == shm_classes[cls].nobjs &&
-	    (bin->slabs != slab || slab->next != NULL))
+	if (slab->nfree != shm_classes[cls].nobjs)
+		return;
+	if (bin->slabs != slab || slab->next != NULL)
 		slab_release(arena, slab, cls);
+	else
+		slab->stamp = shm_now_ms();	/* kept: shm_arena_release_idle */
+}
+
+/* A bin's kept empty slab goes back once it stayed empty for the decay
+ * time (at once with all): a class the program stopped using would
+ * otherwise hold a slab's pages in every arena that served it, for good
+ * (bench/memreturn, its gigabyte freed, still held 9 MiB of them).  Its
+ * pages then wait out the decay time as any freed run does.  Called by
+ * the decay pass, with the arena lock held. */
+void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
+{
+	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
+		shm_page_t *slab = arena->bins[cls].slabs;
+		if (slab != NULL && slab->nfree == shm_classes[cls].nobjs &&
+		    (all || shm_decay_due(now, slab->stamp)))
+			slab_release(arena, slab, cls);
+	}
 }
 
 /* The head page of obj's slab, found through the slab map, which is more

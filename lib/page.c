@@ -429,8 +429,9 @@ static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
 
 /*
  * Purge free runs that would have stayed dirty for longer than the decay
- * time by the next pass (or all of them), and unmap chunks that became
- * entirely free beyond the retained bound.  Runs freed a moment ago are
+ * time by the next pass (or all of them), give back the slabs bins kept
+ * empty that idled as long (shm_arena_release_idle), and unmap chunks that
+ * became entirely free beyond the retained bound.  Runs freed a moment ago are
  * kept: they are the ones most likely reused, and faulting pages back in
  * costs far more than keeping them.
  */
@@ -441,6 +442,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 	arena->last_purge = now;
 	if (!all)
 		shm_huge_decay(false, NULL);
+	shm_arena_release_idle(arena, now, all);
 	decay_release(arena, now, all, released);
 	if (arena->pub->dirty_pages == 0)
 		return;

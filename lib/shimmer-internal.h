@@ -140,7 +140,9 @@ typedef struct shm_page {
 	uint8_t kind;		/* enum shm_page_kind */
 	uint8_t dirty;		/* free run head: pages may hold data */
 	uint8_t listed;		/* slab head: on its bin's list */
-	uint32_t stamp;		/* free run head: time freed (ms, wraps) */
+	/* Free run head: time freed; slab head kept empty: time emptied (ms,
+	 * wraps). */
+	uint32_t stamp;
 } shm_page_t;
 
 struct shm_arena;
@@ -374,6 +376,7 @@ void shm_arena_free_large(void *p, const char *func);
 void *shm_arena_alloc_room(const void *old, size_t size);
 bool shm_arena_resize_large(void *p, size_t size);
 size_t shm_arena_large_size(const void *p, const char *func);
+void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all);
 void shm_arena_purge_all(shm_arena_t *arena, bool *released);
 void shm_arenas_decay_poll(uint32_t now);
 bool shm_arenas_init(void);

@@ -3,7 +3,8 @@
  * t-decay.c - when freed memory goes back to the OS: a free that empties a
  * chunk leaves it mapped, a later decay pass unmaps the empty chunks beyond
  * the retained bound (keeping those emptied first), and dirty runs are
- * purged by the pass before they would be older than the decay time.
+ * purged by the pass before they would be older than the decay time, and
+ * so are the slabs bins keep empty.
  * Stamps are set by hand, so nothing here waits for the clock.
  */
 #include "tcache.h"
@@ -87,5 +88,20 @@ int main(void)
 
 	shm_arena_free_large(left, "test");
 	shm_arena_free_large(right, "test");
+
+	/* A bin keeps its last slab when it empties, and gives it back once
+	 * it stayed empty for the decay time. */
+	unsigned cls = shm_size_class(256);
+	void *obj = shm_arena_alloc_small(arena, cls, SHM_MIN_ALIGN);
+	shm_arena_free_small(obj, cls);
+	shm_page_t *kept = arena->bins[cls].slabs;
+	ok(kept != NULL && kept->nfree == shm_classes[cls].nobjs,
+	   "a bin keeps its emptied last slab");
+	decay_pass(arena, NULL);
+	ok(arena->bins[cls].slabs == kept, "a pass right after leaves it");
+	kept->stamp = shm_now_ms() - (decay - shm_decay_every() + 1);
+	decay_pass(arena, NULL);
+	ok(arena->bins[cls].slabs == NULL && arena->pub->classes[cls].nslabs == 0,
+	   "the last pass before it idled the decay time gives it back");
 	return done_testing();
 }
