@@ -402,9 +402,9 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 /* A bin's kept empty slab goes back once it stayed empty for the decay
  * time (at once with all): a class the program stopped using would
  * otherwise hold a slab's pages in every arena that served it, for good
- * (bench/memreturn, its gigabyte freed, still held 9 MiB of them).  Its
- * pages then wait out the decay time as any freed run does.  Called by
- * the decay pass, with the arena lock held. */
+ * (bench/memreturn, its gigabyte freed, kept 3.6 MiB more resident for
+ * them).  Its pages then wait out the decay time as any freed run does.
+ * Called by the decay pass, with the arena lock held. */
 void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
 {
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
