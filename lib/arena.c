@@ -395,24 +395,40 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 		return;
 	if (bin->slabs != slab || slab->next != NULL)
 		slab_release(arena, slab, cls);
-	else
-		slab->stamp = shm_now_ms();	/* kept: shm_arena_release_idle */
+	else {
+		slab->idle = 0;		/* kept: shm_arena_release_idle */
+		arena->kept_empty = true;
+	}
 }
 
 /* A bin's kept empty slab goes back once it stayed empty for the decay
- * time (at once with all): a class the program stopped using would
- * otherwise hold a slab's pages in every arena that served it, for good
- * (bench/memreturn, its gigabyte freed, kept 3.6 MiB more resident for
- * them).  Its pages then wait out the decay time as any freed run does.
- * Called by the decay pass, with the arena lock held. */
+ * time since a pass first saw it so (at once with all): a class the
+ * program stopped using would otherwise hold a slab's pages in every arena
+ * that served it, for good (bench/memreturn, its gigabyte freed, kept
+ * 3.6 MiB more resident for them).  The pass, not the free that empties
+ * the slab, reads the clock: without thread caches that free is every
+ * free of a class whose only block comes and goes.  The slab's pages then
+ * wait out the decay time as any freed run does.  Called by the decay
+ * pass, with the arena lock held. */
 void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
 {
+	bool kept = false;
+
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_page_t *slab = arena->bins[cls].slabs;
-		if (slab != NULL && slab->nfree == shm_classes[cls].nobjs &&
-		    (all || shm_decay_due(now, slab->stamp)))
+		if (slab == NULL || slab->nfree != shm_classes[cls].nobjs)
+			continue;
+		if (all || (slab->idle && shm_decay_due(now, slab->stamp))) {
 			slab_release(arena, slab, cls);
+			continue;
+		}
+		if (!slab->idle) {
+			slab->idle = 1;
+			slab->stamp = now;
+		}
+		kept = true;
 	}
+	arena->kept_empty = kept;
 }
 
 /* The head page of obj's slab, found through the slab map, which is more
@@ -795,9 +811,9 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
  * what their caches hold - gets its passes from here instead: every
  * thread's slow paths call this now and then (shm_tcache_tick), and at
  * most once per decay interval (shm_decay_every) one of them looks at
- * every arena and at the huge cache, so dirty pages are purged on time
- * wherever they are.  An arena that is busy (its lock taken) is left to
- * its own passes.
+ * every arena that holds dirty pages or a kept empty slab, and at the huge
+ * cache, so both go back on time wherever they are.  An arena that is busy
+ * (its lock taken) is left to its own passes.
  */
 void shm_arenas_decay_poll(uint32_t now)
 {
@@ -812,7 +828,8 @@ void shm_arenas_decay_poll(uint32_t now)
 	shm_huge_decay(false, NULL);
 	shm_arena_t *arena;
 	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
-		if (__atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 ||
+		if ((__atomic_load_n(&arena->pub->dirty_pages, __ATOMIC_RELAXED) == 0 &&
+		     !__atomic_load_n(&arena->kept_empty, __ATOMIC_RELAXED)) ||
 		    pthread_mutex_trylock(&arena->lock) != 0)
 			continue;
 		if ((uint32_t)(now - arena->last_purge) >= every)

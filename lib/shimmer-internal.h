@@ -140,8 +140,10 @@ typedef struct shm_page {
 	uint8_t kind;		/* enum shm_page_kind */
 	uint8_t dirty;		/* free run head: pages may hold data */
 	uint8_t listed;		/* slab head: on its bin's list */
-	/* Free run head: time freed; slab head kept empty: time emptied (ms,
-	 * wraps). */
+	/* Slab head kept empty: a decay pass has seen it so, at stamp. */
+	uint8_t idle;
+	/* Free run head: time freed; idle slab head: when a pass first saw
+	 * it empty (ms, wraps). */
 	uint32_t stamp;
 } shm_page_t;
 
@@ -337,6 +339,9 @@ typedef struct shm_arena {
 	shm_chunk_t *chunks;		/* every chunk of the arena */
 	size_t nempty;			/* chunks entirely free */
 	uint32_t last_purge;		/* ms stamp of the last decay pass */
+	/* A bin keeps an empty slab: decay passes must come to give it back
+	 * even with no dirty pages (shm_arena_release_idle). */
+	bool kept_empty;
 	/* Mapped address space not yet made into chunks (page.c). */
 	char *region_next, *region_end;
 	size_t region_chunks;		/* chunks the next region maps */
