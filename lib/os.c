@@ -208,9 +208,9 @@ const char *shm_os_getenv(const char *name)
  * is held for a refill or a flush, for less time than a waiter spends
  * going to sleep and being woken.  With plain mutexes, bench/xthread (one
  * thread frees what another allocates, and flushes them into the arena
- * whose lock the other takes to refill) ran 1.4 times slower.  A child after fork re-creates
- * its locks instead of unlocking them, since the thread that locked them
- * is not in the child. */
+ * whose lock the other takes to refill) ran 1.4 times slower.  A child
+ * after fork re-creates its locks instead of unlocking them, since the
+ * thread that locked them is not in the child. */
 void shm_lock_init(pthread_mutex_t *lock)
 {
 	pthread_mutexattr_t attr;

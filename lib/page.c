@@ -431,9 +431,9 @@ static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
  * Purge free runs that would have stayed dirty for longer than the decay
  * time by the next pass (or all of them), give back the slabs bins kept
  * empty that idled as long (shm_arena_release_idle), and unmap chunks that
- * became entirely free beyond the retained bound.  Runs freed a moment ago are
- * kept: they are the ones most likely reused, and faulting pages back in
- * costs far more than keeping them.
+ * became entirely free beyond the retained bound.  Runs freed a moment ago
+ * are kept: they are the ones most likely reused, and faulting pages back
+ * in costs far more than keeping them.
  */
 void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 {
