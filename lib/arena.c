@@ -479,24 +479,43 @@ static unsigned slab_take_list(shm_page_t *slab, unsigned cls, unsigned n,
 	return k;
 }
 
-/* Mark up to n never-used objects of slab free and link them, in address
- * order, to the front of the list *head, so that they are handed out
- * ascending. */
+/* Never-used objects a refill took from one slab: k of them from first,
+ * one every size bytes, the last to be linked to next. */
+typedef struct fresh_run {
+	char *first;
+	void *next;
+	unsigned k;
+	uint32_t size;
+} fresh_run_t;
+
+/* Mark a fresh run's objects free and link them in address order, so that
+ * they are handed out ascending.  This is the first write to them: on
+ * pages never touched, one page fault each. */
+static void fresh_link(const fresh_run_t *run)
+{
+	char *obj = run->first;
+
+	for (unsigned i = 1; i <= run->k; i++, obj += run->size) {
+		void *next = i < run->k ? obj + run->size : run->next;
+		((shm_link_t *)obj)->next = shm_link_encode(obj, next);
+		((shm_link_t *)obj)->key = shm_secret;
+	}
+}
+
+/* Take up to n never-used objects of slab for the front of the list *head,
+ * which then starts with them; *run says what fresh_link must write. */
 static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
-				void **head)
+				void **head, fresh_run_t *run)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
 	unsigned k = c->nobjs - slab->fresh < n ? c->nobjs - slab->fresh : n;
-	char *obj = slab_base(slab) + (size_t)(slab->fresh + k - 1) * c->size;
-	void *next = *head;
 
-	for (unsigned i = 0; i < k; i++, obj -= c->size) {
-		((shm_link_t *)obj)->next = shm_link_encode(obj, next);
-		((shm_link_t *)obj)->key = shm_secret;
-		next = obj;
-	}
+	run->first = slab_base(slab) + (size_t)slab->fresh * c->size;
+	run->next = *head;
+	run->k = k;
+	run->size = c->size;
 	slab->fresh += k;
-	*head = next;
+	*head = run->first;
 	return k;
 }
 
@@ -505,19 +524,31 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
  * follow would cost more than walking it. */
 #define FILL_WHOLE_MIN 8
 
+/* Fresh runs a refill links after dropping the lock; one that takes more
+ * (a few objects from each of many slabs) links the rest under it. */
+#define FILL_FRESH_RUNS 4
+
 /* Move up to n objects of class cls into a thread cache's bin, a run of a
  * slab at a time rather than an object at a time.  Into an empty bin with
  * room for it, the first slab's free list, if it holds n objects or at
  * least FILL_WHOLE_MIN, goes whole as it is: without a walk, its objects
  * are first touched by the pops that hand them out, where a walk would miss
  * the cache on each of them in turn before the program could use any.  The
- * pops check its links.  Whether another thread held the lock. */
+ * pops check its links.  Never-used objects are linked once the lock is
+ * dropped: they are this thread's alone from the moment they are taken,
+ * and writing them faults their pages in, which on some machines takes
+ * tens of microseconds a page.  Held through those faults, the lock made
+ * the other threads of the arena sleep on it, and a thread woken by
+ * another is placed on the waker's CPU, where the two then took turns for
+ * whole scheduler ticks (rptest of mimalloc-bench: loops of 4 ms where
+ * they take 50 us).  Whether another thread held the lock. */
 bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		    unsigned n)
 {
 	shm_bin_t *bin = &arena->bins[cls];
 	void *head = cbin->head;
-	unsigned got = 0;
+	unsigned got = 0, nfresh = 0;
+	fresh_run_t fresh[FILL_FRESH_RUNS];
 	bool waited = arena_lock(arena);
 
 	while (got < n) {
@@ -534,7 +565,10 @@ bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 			slab->free = NULL;
 			k = listed;
 		} else if (slab->free == NULL) {
-			k = slab_take_fresh(slab, cls, n - got, &head);
+			fresh_run_t *run = &fresh[nfresh % FILL_FRESH_RUNS];
+			if (nfresh++ >= FILL_FRESH_RUNS)
+				fresh_link(run);	/* its slot is needed */
+			k = slab_take_fresh(slab, cls, n - got, &head, run);
 		} else {
 			k = slab_take_list(slab, cls, n - got, &head);
 		}
@@ -548,6 +582,8 @@ bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 	arena->pub->classes[cls].slab_objs += got;
 	arena->pub->classes[cls].nfills++;
 	pthread_mutex_unlock(&arena->lock);
+	for (unsigned i = 0; i < nfresh && i < FILL_FRESH_RUNS; i++)
+		fresh_link(&fresh[i]);
 	cbin->head = head;
 	cbin->count += got;
 	cbin->base += got;

@@ -8,7 +8,10 @@
  * that only frees blocks other threads made keeps few, giving all back when
  * its bin is full, while one that allocates the class keeps half a full bin;
  * and a bin that runs from empty to full in one batch of frees doubles its
- * bound past the class's instead of flushing, once per such batch.
+ * bound past the class's instead of flushing, once per such batch.  A
+ * refill that takes never-used objects from many slabs (more than it links
+ * after dropping the arena lock) still hands over each object once, marked
+ * free and linked in front of what the bin held.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -130,18 +133,63 @@ static void flushes(void)
 	ok(bin->count >= bin->max / 2, "and keeps half a full bin (%u)", bin->count);
 }
 
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define FILL_SLABS 7
+
+/* Fill a bin of its own straight from this thread's arena: one object,
+ * then FILL_SLABS slabs' worth, which takes never-used objects from at
+ * least FILL_SLABS - 1 new slabs. */
+static void fill_many_slabs(void)
+{
+	unsigned cls = shm_size_class(4096);
+	unsigned nobjs = shm_classes[cls].nobjs, n = FILL_SLABS * nobjs;
+	shm_arena_t *arena = shm_tcache_arena(shm_tls_cache);
+	shm_cache_bin_t bin = { .max = UINT16_MAX };
+	static void *seen[FILL_SLABS * 64 + 1];
+	unsigned walked = 0, bad = 0;
+
+	if (n + 1 > sizeof(seen) / sizeof(seen[0]))
+		bail("%u objects per slab of 4096 bytes", nobjs);
+	shm_arena_fill(arena, cls, &bin, 1);
+	void *old = bin.head;
+	shm_arena_fill(arena, cls, &bin, n);
+	is(bin.count, n + 1, "a refill of %u slabs' worth takes %u objects",
+	   FILL_SLABS, n);
+	for (shm_link_t *obj = bin.head; obj && walked <= n;
+	     obj = shm_link_decode(obj, obj->next)) {
+		bad += obj->key != shm_secret;
+		seen[walked++] = obj;
+	}
+	ok(walked == n + 1 && seen[n] == old && bad == 0,
+	   "its list holds them all, marked free, ahead of the one held before "
+	   "(%u walked, %u unmarked)", walked, bad);
+	qsort(seen, walked, sizeof(seen[0]), cmp_ptr);
+	for (unsigned i = 1; i < walked; i++)
+		bad += (uintptr_t)seen[i] - (uintptr_t)seen[i - 1] < 4096;
+	ok(bad == 0, "each object once, none overlapping another");
+	ok(shm_arena_flush(bin.head, bin.count, cls) == NULL,
+	   "and they all go back");
+}
+
 int main(void)
 {
 	void *volatile first = malloc(8192);	/* makes this thread's cache */
 
 	free(first);
 	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
-		skip(7, "no thread cache");
+		skip(11, "no thread cache");
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
 	check_fresh(512);	/* the byte bound first: 32 objects */
 	check_fresh(4096);	/* one, then two, then the byte bound: 4 */
 	flushes();
+	fill_many_slabs();
 	return done_testing();
 }
