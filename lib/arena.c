@@ -596,47 +596,61 @@ static void flush_unlock(shm_arena_t *arena, unsigned cls, unsigned n)
 	pthread_mutex_unlock(&arena->lock);
 }
 
+/* Pieces of list a flush walks before it takes a lock. */
+#define FLUSH_PIECES 32
+
 /* Take back the first n objects of a thread cache's list of class cls
  * (all of it if it is shorter) and return the rest of the list.  They may
- * belong to any arena (frees from other threads); each arena's lock is
- * taken once per run of neighbours from that arena.  Neighbours from one
+ * belong to any arena (frees from other threads).  Neighbours from one
  * slab (objects freed in the order they were made) go back as one piece of
- * list, relinking only the last. */
+ * list, relinking only the last.  The list is walked into pieces before
+ * any lock is taken, up to FLUSH_PIECES at a time: the walk reads every
+ * object's link, a cache miss on each cold one, and a lock held through
+ * the misses makes the arena's own thread sleep on it (shm_arena_fill
+ * says what that costs).  Each arena's lock is then taken once per run of
+ * pieces from that arena. */
 void *shm_arena_flush(void *list, unsigned n, unsigned cls)
 {
 	/* From a slab's first object to the end of its last: a colour puts
 	 * the next slab's objects just past it. */
 	size_t span = (size_t)shm_classes[cls].nobjs * shm_classes[cls].size;
-	shm_arena_t *locked = NULL;
-	unsigned locked_n = 0;
+	struct {
+		shm_page_t *slab;
+		void *first, *last;
+		unsigned k;
+	} piece[FLUSH_PIECES];
 
 	while (list && n) {
-		void *first = list, *last;
-		uintptr_t base;
-		shm_page_t *slab = slab_find(first, &base);
-		unsigned k = 0;
-		/* The end of the list, NULL, is never within the span. */
+		unsigned np = 0;
 		do {
-			last = list;
-			list = shm_link_decode(last, ((shm_link_t *)last)->next);
-			if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
-				slab_corrupt(last, cls);
-			k++;
-		} while (k < n && (uintptr_t)list - base < span);
-		shm_arena_t *arena = shm_chunk_of(first)->arena;
-		if (arena != locked) {
-			if (locked)
-				flush_unlock(locked, cls, locked_n);
+			uintptr_t base;
+			unsigned k = 0;
+			piece[np].slab = slab_find(list, &base);
+			piece[np].first = list;
+			/* The end of the list, NULL, is never within the span. */
+			do {
+				piece[np].last = list;
+				list = shm_link_decode(list, ((shm_link_t *)list)->next);
+				if (SHM_UNLIKELY((uintptr_t)list & (SHM_MIN_ALIGN - 1)))
+					slab_corrupt(piece[np].last, cls);
+				k++;
+			} while (k < n && (uintptr_t)list - base < span);
+			piece[np++].k = k;
+			n -= k;
+		} while (list && n && np < FLUSH_PIECES);
+
+		for (unsigned i = 0; i < np;) {
+			shm_arena_t *arena = shm_chunk_of(piece[i].first)->arena;
+			unsigned put = 0;
 			pthread_mutex_lock(&arena->lock);
-			locked = arena;
-			locked_n = 0;
+			do {
+				bin_put(arena, piece[i].slab, cls, piece[i].first,
+					piece[i].last, piece[i].k);
+				put += piece[i++].k;
+			} while (i < np && shm_chunk_of(piece[i].first)->arena == arena);
+			flush_unlock(arena, cls, put);
 		}
-		bin_put(arena, slab, cls, first, last, k);
-		locked_n += k;
-		n -= k;
 	}
-	if (locked)
-		flush_unlock(locked, cls, locked_n);
 	return list;
 }
 
