@@ -11,7 +11,10 @@
  * bound past the class's instead of flushing, once per such batch.  A
  * refill that takes never-used objects from many slabs (more than it links
  * after dropping the arena lock) still hands over each object once, marked
- * free and linked in front of what the bin held.
+ * free and linked in front of what the bin held; a flush of a list that
+ * goes back and forth between two arenas' objects, longer than the pieces
+ * it walks before locking, gives back exactly the objects asked for, each
+ * to its own arena.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -177,13 +180,69 @@ static void fill_many_slabs(void)
 	   "and they all go back");
 }
 
+#define MIXED 120		/* objects from each of two arenas */
+
+/* Objects taken out of arena's slabs of class cls. */
+static uint64_t out_of_slabs(shm_arena_t *arena, unsigned cls)
+{
+	return arena->pub->classes[cls].slab_objs;
+}
+
+static void flush_mixed(void)
+{
+	unsigned cls = shm_size_class(64);
+	shm_arena_t *arena[2] = { shm_arena_get(0), shm_arena_get(1) };
+	shm_cache_bin_t bin[2] = { { .max = UINT16_MAX }, { .max = UINT16_MAX } };
+	static void *obj[2 * MIXED];
+	uint64_t before[2];
+	unsigned n = 0, from[2] = { 0, 0 };
+
+	if (arena[1] == NULL)
+		bail("arena 1 could not be made");
+	for (unsigned a = 0; a < 2; a++) {
+		before[a] = out_of_slabs(arena[a], cls);
+		/* A refill may stop short, taking a slab's list whole. */
+		while (bin[a].count < MIXED)
+			shm_arena_fill(arena[a], cls, &bin[a], MIXED - bin[a].count);
+	}
+	/* Runs of 1, 2, 3, ... objects from each arena in turn: many more
+	 * pieces than a flush walks at once. */
+	for (unsigned len = 1; n < 2 * MIXED; len++)
+		for (unsigned a = 0; a < 2; a++)
+			for (unsigned i = 0; i < len && from[a] < MIXED; i++) {
+				obj[n++] = bin[a].head;
+				from[a]++;
+				bin[a].head = shm_link_decode(bin[a].head,
+							      ((shm_link_t *)bin[a].head)->next);
+				bin[a].count--;
+			}
+	for (unsigned i = 0; i < n; i++)
+		((shm_link_t *)obj[i])->next =
+			shm_link_encode(obj[i], i + 1 < n ? obj[i + 1] : NULL);
+
+	void *rest = shm_arena_flush(obj[0], 3 * MIXED / 2, cls);
+	ok(rest == obj[3 * MIXED / 2],
+	   "a flush of %u of a list mixing two arenas stops where asked",
+	   3 * MIXED / 2);
+	ok(shm_arena_flush(rest, n, cls) == NULL, "the rest flushes to its end");
+	for (unsigned a = 0; a < 2; a++)	/* what the refills took beyond */
+		shm_arena_flush(bin[a].head, bin[a].count, cls);
+	ok(out_of_slabs(arena[0], cls) == before[0] &&
+	   out_of_slabs(arena[1], cls) == before[1],
+	   "and each arena has all its objects back (%llu, %llu out of slabs, "
+	   "%llu and %llu before)",
+	   (unsigned long long)out_of_slabs(arena[0], cls),
+	   (unsigned long long)out_of_slabs(arena[1], cls),
+	   (unsigned long long)before[0], (unsigned long long)before[1]);
+}
+
 int main(void)
 {
 	void *volatile first = malloc(8192);	/* makes this thread's cache */
 
 	free(first);
 	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
-		skip(11, "no thread cache");
+		skip(14, "no thread cache");
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
@@ -191,5 +250,6 @@ int main(void)
 	check_fresh(4096);	/* one, then two, then the byte bound: 4 */
 	flushes();
 	fill_many_slabs();
+	flush_mixed();
 	return done_testing();
 }
