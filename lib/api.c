@@ -6,6 +6,7 @@
  */
 #include "tcache.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -251,6 +252,108 @@ SHM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 	free_checked(ptr, alignment < SHM_MIN_ALIGN ? SHM_MIN_ALIGN : alignment,
 		     size, "free_aligned_sized");
 }
+
+/* ---- C++ operators new and delete ----------------------------------------------- */
+
+/*
+ * C++ programs allocate through operator new and delete, and libstdc++'s
+ * own operators call malloc and free: a call and a jump through the PLT
+ * more for every object.  The library defines the operators itself, under
+ * their mangled names, being written in C and linking no C++ runtime.  A
+ * new that cannot allocate hands the request to the next definition of the
+ * same operator (libstdc++'s), which tries malloc again, runs the
+ * program's new-handler and throws std::bad_alloc, or returns NULL for the
+ * nothrow forms, as the standard has it.  The sized deletes free as free
+ * does: the size the compiler passes is the object's by construction.
+ */
+#if SIZE_MAX == UINT_MAX
+#define CXX_SIZE "j"		/* size_t, as the Itanium C++ ABI mangles it */
+#else
+#define CXX_SIZE "m"
+#endif
+#define CXX_ALIGN "St11align_val_t"
+#define CXX_NOTHROW "RKSt9nothrow_t"
+
+/* The next definition of the operator named name, for a request of size
+ * bytes that failed here. */
+static SHM_COLD void *cxx_next(const char *name, size_t size)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+
+	if (fn == NULL)
+		shm_fatal("operator new", (void *)size,
+			  "no C++ runtime to throw std::bad_alloc for bytes",
+			  SHM_NO_CLASS);
+	return fn;
+}
+
+typedef void *new_fn(size_t);
+typedef void *new_nothrow_fn(size_t, const void *);
+typedef void *new_aligned_fn(size_t, size_t);
+typedef void *new_aligned_nothrow_fn(size_t, size_t, const void *);
+
+#define CXX_NEW(fn, mangled) \
+	SHM_EXPORT void *fn(size_t size) __asm__(mangled); \
+	SHM_EXPORT void *fn(size_t size) \
+	{ \
+		void *p = shm_malloc_fast(size); \
+		return SHM_LIKELY(p != NULL) ? p : \
+			((new_fn *)cxx_next(mangled, size))(size); \
+	}
+#define CXX_NEW_NOTHROW(fn, mangled) \
+	SHM_EXPORT void *fn(size_t size, const void *nt) __asm__(mangled); \
+	SHM_EXPORT void *fn(size_t size, const void *nt) \
+	{ \
+		void *p = shm_malloc_fast(size); \
+		return SHM_LIKELY(p != NULL) ? p : \
+			((new_nothrow_fn *)cxx_next(mangled, size))(size, nt); \
+	}
+#define CXX_NEW_ALIGNED(fn, mangled) \
+	SHM_EXPORT void *fn(size_t size, size_t align) __asm__(mangled); \
+	SHM_EXPORT void *fn(size_t size, size_t align) \
+	{ \
+		void *p = is_pow2(align) ? aligned(align, size) : NULL; \
+		return SHM_LIKELY(p != NULL) ? p : \
+			((new_aligned_fn *)cxx_next(mangled, size))(size, align); \
+	}
+#define CXX_NEW_ALIGNED_NOTHROW(fn, mangled) \
+	SHM_EXPORT void *fn(size_t size, size_t align, const void *nt) \
+		__asm__(mangled); \
+	SHM_EXPORT void *fn(size_t size, size_t align, const void *nt) \
+	{ \
+		void *p = is_pow2(align) ? aligned(align, size) : NULL; \
+		return SHM_LIKELY(p != NULL) ? p : \
+			((new_aligned_nothrow_fn *)cxx_next(mangled, size))( \
+				size, align, nt); \
+	}
+
+CXX_NEW(cxx_new, "_Znw" CXX_SIZE)
+CXX_NEW(cxx_new_array, "_Zna" CXX_SIZE)
+CXX_NEW_NOTHROW(cxx_new_nothrow, "_Znw" CXX_SIZE CXX_NOTHROW)
+CXX_NEW_NOTHROW(cxx_new_array_nothrow, "_Zna" CXX_SIZE CXX_NOTHROW)
+CXX_NEW_ALIGNED(cxx_new_aligned, "_Znw" CXX_SIZE CXX_ALIGN)
+CXX_NEW_ALIGNED(cxx_new_array_aligned, "_Zna" CXX_SIZE CXX_ALIGN)
+CXX_NEW_ALIGNED_NOTHROW(cxx_new_aligned_nothrow,
+			"_Znw" CXX_SIZE CXX_ALIGN CXX_NOTHROW)
+CXX_NEW_ALIGNED_NOTHROW(cxx_new_array_aligned_nothrow,
+			"_Zna" CXX_SIZE CXX_ALIGN CXX_NOTHROW)
+
+/* Every delete is free under another name: what follows the pointer (a
+ * size, an alignment, std::nothrow) is not needed to free a block. */
+#define CXX_DELETE(fn, mangled) SHM_ALIAS(free) void fn(void *) __asm__(mangled)
+
+CXX_DELETE(cxx_delete, "_ZdlPv");
+CXX_DELETE(cxx_delete_array, "_ZdaPv");
+CXX_DELETE(cxx_delete_sized, "_ZdlPv" CXX_SIZE);
+CXX_DELETE(cxx_delete_array_sized, "_ZdaPv" CXX_SIZE);
+CXX_DELETE(cxx_delete_nothrow, "_ZdlPv" CXX_NOTHROW);
+CXX_DELETE(cxx_delete_array_nothrow, "_ZdaPv" CXX_NOTHROW);
+CXX_DELETE(cxx_delete_aligned, "_ZdlPv" CXX_ALIGN);
+CXX_DELETE(cxx_delete_array_aligned, "_ZdaPv" CXX_ALIGN);
+CXX_DELETE(cxx_delete_sized_aligned, "_ZdlPv" CXX_SIZE CXX_ALIGN);
+CXX_DELETE(cxx_delete_array_sized_aligned, "_ZdaPv" CXX_SIZE CXX_ALIGN);
+CXX_DELETE(cxx_delete_aligned_nothrow, "_ZdlPv" CXX_ALIGN CXX_NOTHROW);
+CXX_DELETE(cxx_delete_array_aligned_nothrow, "_ZdaPv" CXX_ALIGN CXX_NOTHROW);
 
 /* ---- Trim ------------------------------------------------------------------------ */
 

@@ -79,10 +79,11 @@ unset PKG_CONFIG_PATH
 } >"$tmp/log" 2>&1
 ok $? "shimmer.pc validates; version $version matches shimmer.h" "$tmp/log"
 
-# 4: only the malloc family, its __libc_ aliases and shimmer_* are exported.
+# 4: only the malloc family, its __libc_ aliases, shimmer_* and C++'s
+# operators new and delete (_Znw/_Zna/_Zdl/_Zda, mangled) are exported.
 if command -v nm >/dev/null 2>&1 && [ -n "$soname" ]; then
 	nm -D --defined-only "$soname" | awk '{ print $NF }' |
-		grep -Ev '^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|free_sized|free_aligned_sized|malloc_trim|malloc_stats|malloc_info|mallinfo2|__libc_(malloc|free|calloc|realloc|memalign|valloc|pvalloc)|shimmer_[a-z0-9_]+|_init|_fini)$' \
+		grep -Ev '^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|free_sized|free_aligned_sized|malloc_trim|malloc_stats|malloc_info|mallinfo2|__libc_(malloc|free|calloc|realloc|memalign|valloc|pvalloc)|shimmer_[a-z0-9_]+|_Z(nw|na|dl|da)[A-Za-z0-9_]*|_init|_fini)$' \
 		>"$tmp/log"
 	[ ! -s "$tmp/log" ]
 	ok $? "libshimmer exports nothing but the allocator's names" "$tmp/log"

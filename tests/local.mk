@@ -35,7 +35,8 @@ SHIMMER_C_TESTS = \
 	tests/t-dlopen \
 	tests/t-stats \
 	tests/t-ctl \
-	tests/t-errors
+	tests/t-errors \
+	tests/t-cxx
 
 SHIMMER_SH_TESTS = \
 	tests/t-options.sh \
@@ -107,6 +108,12 @@ tests_t_dlopen_LDADD = $(PTHREAD_LIBS) -ldl
 tests_t_linked_SOURCES = tests/t-linked.c $(TEST_COMMON)
 tests_t_linked_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_linked_LDADD = lib/libshimmer.la $(PTHREAD_LIBS) -ldl
+
+# libstdc++ after libshimmer: its operators new and delete are the ones a
+# failing new of Shimmer's hands over to.
+tests_t_cxx_SOURCES = tests/t-cxx.c $(TEST_COMMON)
+tests_t_cxx_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
+tests_t_cxx_LDADD = lib/libshimmer.la $(PTHREAD_LIBS) -lstdc++ -ldl
 
 tests_t_stats_SOURCES = tests/t-stats.c $(TEST_COMMON)
 tests_t_stats_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
