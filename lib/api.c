@@ -287,56 +287,42 @@ static SHM_COLD void *cxx_next(const char *name, size_t size)
 	return fn;
 }
 
-typedef void *new_fn(size_t);
-typedef void *new_nothrow_fn(size_t, const void *);
-typedef void *new_aligned_fn(size_t, size_t);
-typedef void *new_aligned_nothrow_fn(size_t, size_t, const void *);
+/* An aligned new's block; NULL for an alignment that is not a power of
+ * two, which the next operator then reports as the C++ runtime does. */
+static void *cxx_aligned(size_t size, size_t align)
+{
+	return is_pow2(align) ? aligned(align, size) : NULL;
+}
 
-#define CXX_NEW(fn, mangled) \
-	SHM_EXPORT void *fn(size_t size) __asm__(mangled); \
-	SHM_EXPORT void *fn(size_t size) \
+/* Operator mangled, taking params, allocating with alloc: what alloc
+ * cannot give goes to the next operator of that name, called with args. */
+#define CXX_NEW(fn, mangled, params, alloc, args) \
+	SHM_EXPORT void *fn params __asm__(mangled); \
+	SHM_EXPORT void *fn params \
 	{ \
-		void *p = shm_malloc_fast(size); \
+		void *p = alloc; \
 		return SHM_LIKELY(p != NULL) ? p : \
-			((new_fn *)cxx_next(mangled, size))(size); \
-	}
-#define CXX_NEW_NOTHROW(fn, mangled) \
-	SHM_EXPORT void *fn(size_t size, const void *nt) __asm__(mangled); \
-	SHM_EXPORT void *fn(size_t size, const void *nt) \
-	{ \
-		void *p = shm_malloc_fast(size); \
-		return SHM_LIKELY(p != NULL) ? p : \
-			((new_nothrow_fn *)cxx_next(mangled, size))(size, nt); \
-	}
-#define CXX_NEW_ALIGNED(fn, mangled) \
-	SHM_EXPORT void *fn(size_t size, size_t align) __asm__(mangled); \
-	SHM_EXPORT void *fn(size_t size, size_t align) \
-	{ \
-		void *p = is_pow2(align) ? aligned(align, size) : NULL; \
-		return SHM_LIKELY(p != NULL) ? p : \
-			((new_aligned_fn *)cxx_next(mangled, size))(size, align); \
-	}
-#define CXX_NEW_ALIGNED_NOTHROW(fn, mangled) \
-	SHM_EXPORT void *fn(size_t size, size_t align, const void *nt) \
-		__asm__(mangled); \
-	SHM_EXPORT void *fn(size_t size, size_t align, const void *nt) \
-	{ \
-		void *p = is_pow2(align) ? aligned(align, size) : NULL; \
-		return SHM_LIKELY(p != NULL) ? p : \
-			((new_aligned_nothrow_fn *)cxx_next(mangled, size))( \
-				size, align, nt); \
+			((void *(*) params)cxx_next(mangled, size)) args; \
 	}
 
-CXX_NEW(cxx_new, "_Znw" CXX_SIZE)
-CXX_NEW(cxx_new_array, "_Zna" CXX_SIZE)
-CXX_NEW_NOTHROW(cxx_new_nothrow, "_Znw" CXX_SIZE CXX_NOTHROW)
-CXX_NEW_NOTHROW(cxx_new_array_nothrow, "_Zna" CXX_SIZE CXX_NOTHROW)
-CXX_NEW_ALIGNED(cxx_new_aligned, "_Znw" CXX_SIZE CXX_ALIGN)
-CXX_NEW_ALIGNED(cxx_new_array_aligned, "_Zna" CXX_SIZE CXX_ALIGN)
-CXX_NEW_ALIGNED_NOTHROW(cxx_new_aligned_nothrow,
-			"_Znw" CXX_SIZE CXX_ALIGN CXX_NOTHROW)
-CXX_NEW_ALIGNED_NOTHROW(cxx_new_array_aligned_nothrow,
-			"_Zna" CXX_SIZE CXX_ALIGN CXX_NOTHROW)
+CXX_NEW(cxx_new, "_Znw" CXX_SIZE, (size_t size), shm_malloc_fast(size),
+	(size))
+CXX_NEW(cxx_new_array, "_Zna" CXX_SIZE, (size_t size), shm_malloc_fast(size),
+	(size))
+CXX_NEW(cxx_new_nothrow, "_Znw" CXX_SIZE CXX_NOTHROW,
+	(size_t size, const void *nt), shm_malloc_fast(size), (size, nt))
+CXX_NEW(cxx_new_array_nothrow, "_Zna" CXX_SIZE CXX_NOTHROW,
+	(size_t size, const void *nt), shm_malloc_fast(size), (size, nt))
+CXX_NEW(cxx_new_aligned, "_Znw" CXX_SIZE CXX_ALIGN,
+	(size_t size, size_t align), cxx_aligned(size, align), (size, align))
+CXX_NEW(cxx_new_array_aligned, "_Zna" CXX_SIZE CXX_ALIGN,
+	(size_t size, size_t align), cxx_aligned(size, align), (size, align))
+CXX_NEW(cxx_new_aligned_nothrow, "_Znw" CXX_SIZE CXX_ALIGN CXX_NOTHROW,
+	(size_t size, size_t align, const void *nt), cxx_aligned(size, align),
+	(size, align, nt))
+CXX_NEW(cxx_new_array_aligned_nothrow, "_Zna" CXX_SIZE CXX_ALIGN CXX_NOTHROW,
+	(size_t size, size_t align, const void *nt), cxx_aligned(size, align),
+	(size, align, nt))
 
 /* Every delete is free under another name: what follows the pointer (a
  * size, an alignment, std::nothrow) is not needed to free a block. */
