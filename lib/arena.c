@@ -480,23 +480,22 @@ static unsigned slab_take_list(shm_page_t *slab, unsigned cls, unsigned n,
 }
 
 /* Never-used objects a refill took from one slab: k of them from first,
- * one every size bytes, the last to be linked to next. */
+ * the last to be linked to next. */
 typedef struct fresh_run {
 	char *first;
 	void *next;
 	unsigned k;
-	uint32_t size;
 } fresh_run_t;
 
-/* Mark a fresh run's objects free and link them in address order, so that
- * they are handed out ascending.  This is the first write to them: on
- * pages never touched, one page fault each. */
-static void fresh_link(const fresh_run_t *run)
+/* Mark a fresh run's objects, of size bytes each, free and link them in
+ * address order, so that they are handed out ascending.  This is the first
+ * write to them: on pages never touched, one page fault each. */
+static void fresh_link(const fresh_run_t *run, size_t size)
 {
 	char *obj = run->first;
 
-	for (unsigned i = 1; i <= run->k; i++, obj += run->size) {
-		void *next = i < run->k ? obj + run->size : run->next;
+	for (unsigned i = 1; i <= run->k; i++, obj += size) {
+		void *next = i < run->k ? obj + size : run->next;
 		((shm_link_t *)obj)->next = shm_link_encode(obj, next);
 		((shm_link_t *)obj)->key = shm_secret;
 	}
@@ -513,7 +512,6 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
 	run->first = slab_base(slab) + (size_t)slab->fresh * c->size;
 	run->next = *head;
 	run->k = k;
-	run->size = c->size;
 	slab->fresh += k;
 	*head = run->first;
 	return k;
@@ -567,7 +565,7 @@ bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 		} else if (slab->free == NULL) {
 			fresh_run_t *run = &fresh[nfresh % FILL_FRESH_RUNS];
 			if (nfresh++ >= FILL_FRESH_RUNS)
-				fresh_link(run);	/* its slot is needed */
+				fresh_link(run, shm_classes[cls].size);	/* slot needed */
 			k = slab_take_fresh(slab, cls, n - got, &head, run);
 		} else {
 			k = slab_take_list(slab, cls, n - got, &head);
@@ -583,7 +581,7 @@ bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 	arena->pub->classes[cls].nfills++;
 	pthread_mutex_unlock(&arena->lock);
 	for (unsigned i = 0; i < nfresh && i < FILL_FRESH_RUNS; i++)
-		fresh_link(&fresh[i]);
+		fresh_link(&fresh[i], shm_classes[cls].size);
 	cbin->head = head;
 	cbin->count += got;
 	cbin->base += got;
