@@ -33,17 +33,6 @@ static const char *const names[] = {
 	"shimmer_version",
 };
 
-static int in_shimmer(void *addr, const char **where)
-{
-	Dl_info info;
-
-	*where = "(unknown)";
-	if (addr == NULL || dladdr(addr, &info) == 0 || info.dli_fname == NULL)
-		return 0;
-	*where = info.dli_fname;
-	return strstr(info.dli_fname, "libshimmer") != NULL;
-}
-
 static void test_symbols(void)
 {
 	const char *where;

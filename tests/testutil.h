@@ -15,6 +15,7 @@
 #ifndef SHIMMER_TESTUTIL_H
 #define SHIMMER_TESTUTIL_H
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,18 @@
 /* Not declared by older C libraries' headers; Shimmer exports them. */
 void free_sized(void *ptr, size_t size);
 void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* Whether addr lies in libshimmer; *where names the object it lies in. */
+static inline int in_shimmer(void *addr, const char **where)
+{
+	Dl_info info;
+
+	*where = "(unknown)";
+	if (addr == NULL || dladdr(addr, &info) == 0 || info.dli_fname == NULL)
+		return 0;
+	*where = info.dli_fname;
+	return strstr(info.dli_fname, "libshimmer") != NULL;
+}
 
 static inline size_t hide_size(size_t n)
 {
