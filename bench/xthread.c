@@ -8,7 +8,14 @@
  *
  * The pair talks through a bounded single-producer single-consumer ring.
  * A full or empty ring yields the CPU, so the benchmark stays fair when
- * there are more threads than cores.
+ * there are more threads than cores.  Each side publishes its index every
+ * BATCH objects, and before it waits.  Published object by object, the
+ * index of the side that runs ahead settles the ring: if the consumer is
+ * the faster, the ring runs empty and every object then costs the line of
+ * the producer's index and of its ring slot moving between the cores, a
+ * hundred nanoseconds or more whatever the allocator.  Which state a run
+ * fell into decided the result: 31 or 142 ns for the same library, run to
+ * run, with the other allocators just as bimodal.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -18,6 +25,7 @@
 #include <stdlib.h>
 
 #define RING 4096		/* power of two */
+#define BATCH 32		/* divides RING */
 
 struct obj {
 	uint64_t seq;
@@ -67,13 +75,15 @@ static void *producer_main(struct worker *w)
 			}
 			spins = 0;
 			while (head - tail_seen >= RING) {
+				__atomic_store_n(&p->head, head, __ATOMIC_RELEASE);
 				tail_seen = __atomic_load_n(&p->tail,
 							    __ATOMIC_ACQUIRE);
 				if (head - tail_seen >= RING && ++spins > 64)
 					sched_yield();
 			}
 			p->ring[head & (RING - 1)] = o;
-			__atomic_store_n(&p->head, ++head, __ATOMIC_RELEASE);
+			if (++head % BATCH == 0 || !o)
+				__atomic_store_n(&p->head, head, __ATOMIC_RELEASE);
 			if (!o)
 				goto out;	/* NULL tells the consumer to stop */
 		}
@@ -96,14 +106,13 @@ static void *consumer_main(struct worker *w)
 
 		spins = 0;
 		while (tail == head_seen) {
+			__atomic_store_n(&p->tail, tail, __ATOMIC_RELEASE);
 			head_seen = __atomic_load_n(&p->head, __ATOMIC_ACQUIRE);
 			if (tail == head_seen && ++spins > 64)
 				sched_yield();
 		}
 		o = p->ring[tail & (RING - 1)];
-		tail++;
-		/* Publish progress in batches to keep the line quiet. */
-		if ((tail & 31) == 0 || !o)
+		if (++tail % BATCH == 0 || !o)
 			__atomic_store_n(&p->tail, tail, __ATOMIC_RELEASE);
 		if (!o)
 			break;
