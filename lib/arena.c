@@ -306,6 +306,8 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 	size_t run = slab_run_pages(c);
 
 	bin_unlist(&arena->bins[cls], slab);
+	if (arena->bins[cls].kept == slab)
+		arena->bins[cls].kept = NULL;
 	for (size_t i = 0; i < run; i++) {
 		chunk->pages[idx + i].kind = SHM_PAGE_FREE;
 		chunk->slab_map[idx + i] = 0;
@@ -397,6 +399,7 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 		slab_release(arena, slab, cls);
 	else {
 		slab->idle = 0;		/* kept: shm_arena_release_idle */
+		bin->kept = slab;
 		arena->kept_empty = true;
 	}
 }
@@ -415,9 +418,13 @@ void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
 	bool kept = false;
 
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-		shm_page_t *slab = arena->bins[cls].slabs;
-		if (slab == NULL || slab->nfree != shm_classes[cls].nobjs)
+		shm_page_t *slab = arena->bins[cls].kept;
+		if (slab == NULL)
 			continue;
+		if (slab->nfree != shm_classes[cls].nobjs) {
+			arena->bins[cls].kept = NULL;	/* in use again */
+			continue;
+		}
 		if (all || (slab->idle && shm_decay_due(now, slab->stamp))) {
 			slab_release(arena, slab, cls);
 			continue;

@@ -323,6 +323,10 @@ static inline uint64_t shm_cache_bin_nfree(const shm_cache_bin_t *bin)
 
 typedef struct shm_bin {
 	shm_page_t *slabs;		/* slabs with free objects (heads) */
+	/* The slab bin_put last kept when it emptied, or NULL: found here,
+	 * not at the list's head, since slabs freed into later go in front
+	 * of it (shm_arena_release_idle).  It may since have been used. */
+	shm_page_t *kept;
 	unsigned colour;		/* the next slab's, 0 to ncolours - 1 */
 } shm_bin_t;
 

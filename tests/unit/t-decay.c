@@ -103,5 +103,33 @@ int main(void)
 	decay_pass(arena, NULL);
 	ok(arena->bins[cls].slabs == NULL && arena->pub->classes[cls].nslabs == 0,
 	   "the last pass before it idled the decay time gives it back");
+
+	/* So does one that a slab freed into later went in front of: a full
+	 * slab, then one object in a second, freed (the second is kept), then
+	 * one object of the full slab freed (it is listed ahead). */
+	cls = shm_size_class(512);
+	unsigned nobjs = shm_classes[cls].nobjs;
+	void **objs = malloc((nobjs + 1) * sizeof *objs);
+	for (unsigned i = 0; i <= nobjs; i++)
+		objs[i] = shm_arena_alloc_small(arena, cls, SHM_MIN_ALIGN);
+	shm_arena_free_small(objs[nobjs], cls);
+	kept = arena->bins[cls].slabs;
+	shm_arena_free_small(objs[0], cls);
+	ok(kept != NULL && kept->nfree == nobjs && arena->bins[cls].slabs != kept &&
+	   arena->pub->classes[cls].nslabs == 2,
+	   "an emptied slab kept behind a slab freed into later");
+	decay_pass(arena, NULL);
+	kept->stamp = shm_now_ms() - (decay - shm_decay_every() + 1);
+	decay_pass(arena, NULL);
+	ok(arena->pub->classes[cls].nslabs == 1 && arena->bins[cls].slabs->next == NULL &&
+	   arena->bins[cls].slabs != kept,
+	   "is given back by the last pass before it idled the decay time");
+	for (unsigned i = 1; i < nobjs; i++)
+		shm_arena_free_small(objs[i], cls);
+	ok(arena->pub->classes[cls].nslabs == 1 &&
+	   arena->bins[cls].kept == arena->bins[cls].slabs &&
+	   arena->bins[cls].slabs->nfree == nobjs,
+	   "and the other slab, emptied in its turn, is kept instead");
+	free(objs);
 	return done_testing();
 }
