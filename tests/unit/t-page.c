@@ -172,6 +172,14 @@ int main(void)
 	ok(resident == carved[3], "6 pages are taken from the dirty run");
 	is(index_errors(fresh), 0, "the free-run index is consistent after it");
 	shm_arena_free_large(resident, "test");
+	/* Purged, the 12-page run no longer counts as resident: the best fit
+	 * is taken again. */
+	pthread_mutex_lock(&fresh->lock);
+	shm_arena_decay(fresh, true, NULL);
+	pthread_mutex_unlock(&fresh->lock);
+	resident = shm_arena_alloc_large(fresh, 6 * PG, PG, false, NULL);
+	ok(resident == carved[1], "once it is purged, 6 pages come from the 6-page run");
+	shm_arena_free_large(resident, "test");
 	for (int i = 0; i < 5; i += 2)
 		shm_arena_free_large(carved[i], "test");
 
