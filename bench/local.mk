@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-# Benchmarks.  Built only by "make bench" (EXTRA_PROGRAMS), never by "make"
-# or "make check": timings do not belong in the test suite.
+# Benchmarks.  Built by "make bench", and by "make check", where
+# tests/t-bench.sh runs each briefly on Shimmer for its own checks of what
+# it wrote, never for its timings; not by "make".
 #
 # The programs link libc and pthreads only, never libshimmer.  run.py loads
 # each allocator, Shimmer included, with LD_PRELOAD, so every allocator runs
@@ -27,7 +28,7 @@ BENCH_PROGS = \
 	bench/frag \
 	bench/fastpath
 
-EXTRA_PROGRAMS = $(BENCH_PROGS)
+check_PROGRAMS += $(BENCH_PROGS)
 
 # The compiler must treat the allocation functions as opaque calls: with the
 # builtins on it may pair a malloc with its free and delete both, or merge

@@ -41,7 +41,8 @@ SHIMMER_C_TESTS = \
 SHIMMER_SH_TESTS = \
 	tests/t-options.sh \
 	tests/t-dss.sh \
-	tests/t-preload.sh
+	tests/t-preload.sh \
+	tests/t-bench.sh
 
 check_PROGRAMS += $(SHIMMER_C_TESTS) tests/helper
 dist_check_SCRIPTS += $(SHIMMER_SH_TESTS)
