@@ -51,9 +51,10 @@ extern shm_tcache_t shm_tcache_none;
  * round trips of a thread that allocates much of one class, which matters
  * little once they are this rare; and the fewer never-used objects a
  * refill links, the likelier they still are in the first-level cache when
- * the pops hand them out.  At 16 KiB, sh8bench of mimalloc-bench (one thread allocating
- * thousands of 16-byte blocks at a time) ran 2-7 % slower than at 4 KiB,
- * in each of 10 interleaved pairs of runs (bench/README). */
+ * the pops hand them out.  At 16 KiB, sh8bench of mimalloc-bench (one
+ * thread allocating thousands of 16-byte blocks at a time) ran 2-7 %
+ * slower than at 4 KiB, in each of 10 interleaved pairs of runs
+ * (bench/README). */
 #define SHM_REFILL_BYTES ((size_t)4 << 10)
 
 /* The thread's cache, or &shm_tcache_none. */

@@ -246,8 +246,8 @@ int main(void)
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
-	check_fresh(512);	/* the byte bound first: 32 objects */
-	check_fresh(4096);	/* one, then two, then the byte bound: 4 */
+	check_fresh(512);	/* the byte bound first: 8 objects */
+	check_fresh(4096);	/* a page of them, the byte bound already: 1 */
 	flushes();
 	fill_many_slabs();
 	flush_mixed();
