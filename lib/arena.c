@@ -893,6 +893,21 @@ void shm_arenas_decay_poll(uint32_t now)
 	}
 }
 
+/* shm_arena_give_empty on every arena that has empty chunks and is not
+ * busy.  Called with no lock held. */
+void shm_arenas_give_empty(void)
+{
+	shm_arena_t *arena;
+
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
+		if (__atomic_load_n(&arena->nempty, __ATOMIC_RELAXED) == 0 ||
+		    pthread_mutex_trylock(&arena->lock) != 0)
+			continue;
+		shm_arena_give_empty(arena);
+		pthread_mutex_unlock(&arena->lock);
+	}
+}
+
 bool shm_arenas_init(void)
 {
 	unsigned ncpus = shm_os_ncpus();

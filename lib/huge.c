@@ -15,9 +15,14 @@
  * request, cut at a chunk boundary with the rest kept; pieces that touch
  * again are merged, and a growing block takes the piece right after it; a
  * request that no cached mapping fits grows the largest smaller one with
- * mremap, so that only the difference is faulted in.  Cached mappings
- * older than the decay time, and all of them on malloc_trim, are unmapped.
- * Larger blocks are unmapped at once.
+ * mremap, and the pages it grew by are moved in from other cached
+ * mappings where there are any.  Cached mappings older than the decay
+ * time, and all of them on malloc_trim, are unmapped.  Larger blocks are
+ * unmapped at once.
+ *
+ * The cache is also where the arenas' empty chunks go when a huge block
+ * needs memory, and where arenas take a new chunk from before they map
+ * one (shm_huge_adopt, shm_huge_take_chunk).
  */
 #include "shimmer-internal.h"
 
@@ -279,15 +284,17 @@ static size_t cache_join(char *p, size_t have)
 
 /*
  * A mapping for len bytes aligned to align from the cache, into *p and
- * *have; false if the cache is empty.  The best fit goes whole to the block
+ * *have; false if the cache has none.  The best fit goes whole to the block
  * if it is at most twice len: its pages are resident already, and a block
  * that grows (realloc doubling a vector) then has room without a fault; a
- * bigger one is cut by huge_cut.  If nothing is big enough, the largest
- * cached mapping is handed back to be grown with mremap (*have < len): its
- * resident pages move with it and only the difference is faulted in, where
- * a fresh mapping would fault in all.  Called with the huge lock held.
+ * bigger one is cut by huge_cut.  If nothing is big enough and smaller may
+ * be had, the largest cached mapping is handed back to be grown with
+ * mremap (*have < len): its resident pages move with it and only the
+ * difference is faulted in, where a fresh mapping would fault in all.
+ * Called with the huge lock held.
  */
-static bool cache_take(size_t len, size_t align, char **p, size_t *have)
+static bool cache_take(size_t len, size_t align, bool smaller, char **p,
+		       size_t *have)
 {
 	unsigned fit = ncached, big = ncached;
 
@@ -296,7 +303,7 @@ static bool cache_take(size_t len, size_t align, char **p, size_t *have)
 		    ((uintptr_t)cache[i].addr & (align - 1)) == 0) {
 			if (fit == ncached || cache[i].len < cache[fit].len)
 				fit = i;
-		} else if (cache[i].len < len &&
+		} else if (smaller && cache[i].len < len &&
 			   (big == ncached || cache[i].len > cache[big].len)) {
 			big = i;
 		}
@@ -312,27 +319,71 @@ static bool cache_take(size_t len, size_t align, char **p, size_t *have)
 	return true;
 }
 
+/* Keep a mapping that is no longer used in the cache, or unmap it if the
+ * cache does not want it.  Called with the huge lock held, which it drops:
+ * the unmap is done without it. */
+static void cache_keep_unlock(char *p, size_t len)
+{
+	bool kept = cache_wanted(len);
+
+	if (kept)
+		cache_put(p, len);
+	pthread_mutex_unlock(&shm_huge_lock);
+	if (!kept)
+		shm_os_unmap(p, len);
+}
+
+/*
+ * The cache and the arenas' empty chunks are one pool of resident pages:
+ * when the cache cannot serve a huge block, the arenas' empty chunks come
+ * here first (shm_arenas_give_empty, then shm_huge_adopt), and an arena
+ * that needs a chunk cuts one from a cached mapping (shm_huge_take_chunk),
+ * so that memory freed as small and large blocks serves huge ones and the
+ * other way round.  With two pools, a program whose blocks grow out of the
+ * large sizes into huge ones (realloc doubling vectors) held the peak of
+ * each: bench/realloc's empty chunks sat beside its live huge blocks, and
+ * its freed huge mappings beside the chunks the arena then mapped.
+ */
+void shm_huge_adopt(void *chunk, size_t len)
+{
+	pthread_mutex_lock(&shm_huge_lock);
+	cache_keep_unlock(chunk, len);
+}
+
+/* A cached chunk for an arena, cut from the best-fitting cached mapping, or
+ * NULL.  Its pages hold whatever they held. */
+void *shm_huge_take_chunk(void)
+{
+	char *p = NULL;
+	size_t have;
+
+	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < SHM_CHUNK_SIZE)
+		return NULL;
+	pthread_mutex_lock(&shm_huge_lock);
+	if (cache_take(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE, false, &p, &have) &&
+	    have > SHM_CHUNK_SIZE)
+		huge_cut(p, have, SHM_CHUNK_SIZE);
+	pthread_mutex_unlock(&shm_huge_lock);
+	return p;
+}
+
 /*
  * Move the pages of cached mappings into [dst, dst+len), from the tail of
  * the oldest on (the one least likely to be handed out again before it
- * expires): a large block that would fault its pages in takes them from
- * here instead, so that memory the program freed as huge blocks serves its
- * arenas without adding to its resident set.  Returns the bytes moved,
- * from the start of dst.  Called with an arena's lock held, which comes
- * before the huge lock.
+ * expires): a block that would fault its pages in takes them from here
+ * instead, so that memory the program freed serves it without adding to
+ * the resident set.  Returns the bytes moved, from the start of dst.
+ * Called with the huge lock held.
  */
-size_t shm_huge_lend(void *dst, size_t len)
+static size_t cache_lend(char *dst, size_t len)
 {
 	size_t moved = 0;
 
-	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) == 0)
-		return 0;
-	pthread_mutex_lock(&shm_huge_lock);
 	while (ncached > 0 && len - moved >= (SHM_LEND_MIN_PAGES << SHM_PAGE_SHIFT)) {
 		unsigned i = cache_oldest();
 		size_t n = len - moved < cache[i].len ? len - moved : cache[i].len;
 		char *tail = cache[i].addr + cache[i].len - n;
-		size_t done = shm_os_move(tail, (char *)dst + moved, n);
+		size_t done = shm_os_move(tail, dst + moved, n);
 		if (done == 0)
 			break;
 		/* The tail leaves the cache, moved or not. */
@@ -346,6 +397,17 @@ size_t shm_huge_lend(void *dst, size_t len)
 		if (done < n)
 			break;
 	}
+	return moved;
+}
+
+/* cache_lend for a large block's fresh pages.  Called with an arena's lock
+ * held, which comes before the huge lock. */
+size_t shm_huge_lend(void *dst, size_t len)
+{
+	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) == 0)
+		return 0;
+	pthread_mutex_lock(&shm_huge_lock);
+	size_t moved = cache_lend(dst, len);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return moved;
 }
@@ -363,16 +425,23 @@ static char *huge_map(size_t *len, size_t align, bool zero)
 	size_t have = 0;
 	bool cached = false;
 
+	if (!zero && huge_extra() == 0 &&
+	    __atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < *len)
+		shm_arenas_give_empty();
 	if (!zero && ncached > 0 && huge_extra() == 0 &&
 	    shm_align_up(*len, SHM_CHUNK_SIZE) / 2 <= *len) {
 		pthread_mutex_lock(&shm_huge_lock);
-		cached = cache_take(*len, align, &p, &have);
+		cached = cache_take(*len, align, true, &p, &have);
 		pthread_mutex_unlock(&shm_huge_lock);
 	}
 	if (cached && have < *len) {
 		char *q = shm_os_remap(p, have, *len, align);
-		if (q != NULL)
+		if (q != NULL) {
+			pthread_mutex_lock(&shm_huge_lock);
+			cache_lend(q + have, *len - have);
+			pthread_mutex_unlock(&shm_huge_lock);
 			return q;
+		}
 		/* mremap refuses a range that spans two kernel mappings, as
 		 * merged pieces may. */
 		shm_os_unmap(p, have);
@@ -450,12 +519,7 @@ void shm_huge_free(void *p, const char *func)
 	shm_pub->huge_count--;
 	shm_pub->huge_nfree++;
 	shm_registry_set(p, SHM_REG_NONE);
-	bool kept = cache_wanted(len);
-	if (kept)
-		cache_put(p, len);
-	pthread_mutex_unlock(&shm_huge_lock);
-	if (!kept)
-		shm_os_unmap(p, len);
+	cache_keep_unlock(p, len);
 }
 
 /* Usable bytes of the huge block at p; 0 after a reported misuse. */
@@ -484,6 +548,8 @@ void *shm_huge_realloc(void *p, size_t size)
 
 	if (huge_extra())
 		return NULL;
+	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < len)
+		shm_arenas_give_empty();
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
 	size_t old = e->size, align = e->align, have = old;
@@ -498,6 +564,7 @@ void *shm_huge_realloc(void *p, size_t size)
 			pthread_mutex_unlock(&shm_huge_lock);
 			return NULL;
 		}
+		cache_lend((char *)q + have, len - have);
 	}
 	shm_pub->huge_bytes += len - old;
 	huge_note_peak();

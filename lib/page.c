@@ -151,12 +151,23 @@ static void *chunk_map_region(shm_arena_t *arena)
 	return chunk;
 }
 
-static void *chunk_map(shm_arena_t *arena)
+/* A chunk's address space: from brk if that comes first, else cut from a
+ * mapping the huge cache holds, whose pages are resident already, else
+ * from the arena's region.  *used tells whether its pages may hold data,
+ * as the cache's do. */
+static void *chunk_map(shm_arena_t *arena, bool *used)
 {
 	void *p = NULL;
 
+	*used = false;
 	if (shm_opt.dss == SHM_DSS_PRIMARY)
 		p = shm_os_dss_alloc(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE);
+	if (p == NULL && (p = shm_huge_take_chunk()) != NULL) {
+		/* The header must read as zero, as a fresh one does (see the
+		 * descriptor invariant above). */
+		shm_os_purge(p, SHM_HEADER_PAGES << SHM_PAGE_SHIFT);
+		*used = true;
+	}
 	if (p == NULL)
 		p = chunk_map_region(arena);
 	if (p == NULL && shm_opt.dss == SHM_DSS_SECONDARY)
@@ -166,7 +177,8 @@ static void *chunk_map(shm_arena_t *arena)
 
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 {
-	shm_chunk_t *chunk = chunk_map(arena);
+	bool used;
+	shm_chunk_t *chunk = chunk_map(arena, &used);
 
 	if (chunk == NULL)
 		return NULL;
@@ -180,9 +192,26 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 	arena->chunks = chunk;
 	arena->pub->nchunks++;
 	arena->nempty++;
-	run_make_free(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES, 0, 0);
+	run_make_free(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES, used,
+		      shm_now_ms());
 	shm_registry_set(chunk, SHM_REG_CHUNK);
 	return chunk;
+}
+
+/* Take an entirely free chunk out of its arena, which no longer knows it:
+ * its address space is the caller's to unmap or hand on. */
+static void chunk_unlink(shm_arena_t *arena, shm_chunk_t *chunk)
+{
+	run_unmake_free(arena, &chunk->pages[SHM_HEADER_PAGES]);
+	if (chunk->prev)
+		chunk->prev->next = chunk->next;
+	else
+		arena->chunks = chunk->next;
+	if (chunk->next)
+		chunk->next->prev = chunk->prev;
+	arena->pub->nchunks--;
+	arena->nempty--;
+	shm_registry_set(chunk, SHM_REG_NONE);
 }
 
 /* An entirely free chunk beyond the retained bound goes back to the OS.
@@ -201,16 +230,7 @@ static bool chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 		run->dirty = 0;
 		return true;
 	}
-	run_unmake_free(arena, run);
-	if (chunk->prev)
-		chunk->prev->next = chunk->next;
-	else
-		arena->chunks = chunk->next;
-	if (chunk->next)
-		chunk->next->prev = chunk->prev;
-	arena->pub->nchunks--;
-	arena->nempty--;
-	shm_registry_set(chunk, SHM_REG_NONE);
+	chunk_unlink(arena, chunk);
 	shm_os_unmap(chunk, SHM_CHUNK_SIZE);
 	return true;
 }
@@ -424,6 +444,26 @@ static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
 		else if (chunk_release(arena, shm_chunk_of(run)) && released)
 			*released = true;
 		run = newer;
+	}
+}
+
+/* Hand every entirely free chunk, retained ones too, to the huge cache,
+ * for a huge block the cache could not serve: the block takes their
+ * resident pages there instead of faulting in its own while they idle,
+ * and the arena takes a chunk back from the cache when it needs one
+ * (shm_huge_take_chunk).  A chunk that merely stays empty is still
+ * unmapped by a decay pass (decay_release), as promptly as before. */
+void shm_arena_give_empty(shm_arena_t *arena)
+{
+	shm_page_t *run = arena->runs[SHM_RUN_MAX_PAGES], *next;
+
+	for (; run; run = next) {
+		shm_chunk_t *chunk = shm_chunk_of(run);
+		next = run->next;
+		if (!chunk->from_dss) {
+			chunk_unlink(arena, chunk);
+			shm_huge_adopt(chunk, SHM_CHUNK_SIZE);
+		}
 	}
 }
 

@@ -388,6 +388,7 @@ size_t shm_arena_large_size(const void *p, const char *func);
 void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all);
 void shm_arena_purge_all(shm_arena_t *arena, bool *released);
 void shm_arenas_decay_poll(uint32_t now);
+void shm_arenas_give_empty(void);
 bool shm_arenas_init(void);
 void shm_arena_prefork(void);
 void shm_arena_postfork(bool child);
@@ -405,6 +406,7 @@ bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		    size_t npages, size_t new_npages);
 void shm_arena_decay(shm_arena_t *arena, bool all, bool *released);
+void shm_arena_give_empty(shm_arena_t *arena);
 void shm_registry_set(const void *addr, unsigned kind);
 uint32_t shm_now_ms(void);
 
@@ -416,6 +418,8 @@ size_t shm_huge_size(const void *p, const char *func);
 void *shm_huge_realloc(void *p, size_t size);
 void shm_huge_decay(bool all, bool *released);
 size_t shm_huge_lend(void *dst, size_t len);
+void shm_huge_adopt(void *chunk, size_t len);
+void *shm_huge_take_chunk(void);
 uint32_t shm_huge_snapshot(shm_pub_huge_t *out, uint32_t max, uint32_t *truncated);
 void shm_huge_prefork(void);
 void shm_huge_postfork(bool child);

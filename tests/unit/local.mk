@@ -3,7 +3,7 @@
 # library so that they can call shm_* functions directly.
 UNIT_TESTS = tests/unit/t-sizeclass tests/unit/t-page tests/unit/t-huge \
 	tests/unit/t-decay tests/unit/t-arena tests/unit/t-tcache \
-	tests/unit/t-colour
+	tests/unit/t-colour tests/unit/t-pool
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_t_sizeclass_SOURCES = tests/unit/t-sizeclass.c tests/tap.h
@@ -20,3 +20,5 @@ tests_unit_t_tcache_SOURCES = tests/unit/t-tcache.c tests/tap.h
 tests_unit_t_tcache_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
 tests_unit_t_colour_SOURCES = tests/unit/t-colour.c tests/tap.h
 tests_unit_t_colour_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
+tests_unit_t_pool_SOURCES = tests/unit/t-pool.c tests/tap.h
+tests_unit_t_pool_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)

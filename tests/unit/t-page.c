@@ -212,7 +212,10 @@ int main(void)
 	shm_free_fast(small);
 
 	/* Chunks come from regions mapped ahead: the first alone, then two
-	 * at a time, then four, each region handed out in address order. */
+	 * at a time, then four, each region handed out in address order.
+	 * The huge block freed above is let go first: new chunks would be
+	 * cut from its cached mapping. */
+	shm_huge_decay(true, NULL);
 	shm_arena_t *other = shm_arena_get(shm_narenas - 2);
 	char *chunk_at[7];
 	pthread_mutex_lock(&other->lock);
