@@ -6,7 +6,7 @@
  * faulting in pages of its own; an arena that needs a chunk cuts one from a
  * cached mapping, whose header then reads as a fresh one's and whose pages
  * count as dirty, so that calloc still zeroes them; and a huge block that
- * mremap grows fills its new pages from the cache.
+ * realloc grows with mremap fills its new pages from the cache.
  */
 #include "tcache.h"
 #include "../tap.h"
