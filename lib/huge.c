@@ -351,6 +351,14 @@ void shm_huge_adopt(void *chunk, size_t len)
 	cache_keep_unlock(chunk, len);
 }
 
+/* Before a block takes len bytes from the cache: if the cache holds less,
+ * the arenas' empty chunks join it.  Called with no lock held. */
+static void cache_gather(size_t len)
+{
+	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < len)
+		shm_arenas_give_empty();
+}
+
 /* A cached chunk for an arena, cut from the best-fitting cached mapping, or
  * NULL.  Its pages hold whatever they held. */
 void *shm_huge_take_chunk(void)
@@ -426,9 +434,8 @@ static char *huge_map(size_t *len, size_t align, bool zero)
 	size_t have = 0;
 	bool cached = false;
 
-	if (!zero && huge_extra() == 0 &&
-	    __atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < *len)
-		shm_arenas_give_empty();
+	if (!zero && huge_extra() == 0)
+		cache_gather(*len);
 	if (!zero && ncached > 0 && huge_extra() == 0 &&
 	    shm_align_up(*len, SHM_CHUNK_SIZE) / 2 <= *len) {
 		pthread_mutex_lock(&shm_huge_lock);
@@ -545,8 +552,7 @@ void *shm_huge_realloc(void *p, size_t size)
 
 	if (huge_extra())
 		return NULL;
-	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < len)
-		shm_arenas_give_empty();
+	cache_gather(len);
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
 	size_t old = e->size, align = e->align, have = old;
