@@ -369,8 +369,7 @@ void *shm_huge_take_chunk(void)
 	if (__atomic_load_n(&shm_pub->huge_cached, __ATOMIC_RELAXED) < SHM_CHUNK_SIZE)
 		return NULL;
 	pthread_mutex_lock(&shm_huge_lock);
-	if (cache_take(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE, false, &p, &have) &&
-	    have > SHM_CHUNK_SIZE)
+	if (cache_take(SHM_CHUNK_SIZE, SHM_CHUNK_SIZE, false, &p, &have))
 		huge_cut(p, have, SHM_CHUNK_SIZE);
 	pthread_mutex_unlock(&shm_huge_lock);
 	return p;
