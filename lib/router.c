@@ -138,8 +138,8 @@ void *shm_route_alloc(size_t size, size_t align, bool zero)
  * a request of size and align: what free_sized checks a block against.
  * Exact for small blocks.  A large or huge block may be up to twice its
  * request: realloc leaves room to grow and keeps a block through a small
- * shrink (api.c), and a cached huge mapping is handed out whole up to
- * twice the request (huge.c). */
+ * shrink (api.c), and a huge block cut from a cached mapping ends at the
+ * first chunk boundary past the request (huge.c). */
 bool shm_route_fits(size_t size, size_t align, size_t usable)
 {
 	size_t routed = size ? size : 1;

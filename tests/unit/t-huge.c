@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-huge.c - huge blocks and the cache of freed huge mappings: a freed
- * mapping is reused for the next request it fits, whole if at most twice
- * the request, else cut at a chunk boundary with the rest kept; pieces that
+ * mapping is reused for the next request it fits, cut at the first chunk
+ * boundary past the request with the rest kept; pieces that
  * touch are merged again, and a growing block takes back the piece after
  * it; a request that nothing fits grows a smaller cached mapping, keeping
  * its pages (or, where mremap refuses a mapping, realloc copies and a fresh
@@ -57,15 +57,16 @@ int main(void)
 
 	char *q = shm_route_alloc(6 * MiB, SHM_MIN_ALIGN, false);
 	ok(q == p, "a 6 MiB request reuses that mapping");
-	is(shm_huge_size(q, "test"), 8 * MiB, "whole, as it is less than twice the request");
+	is(shm_huge_size(q, "test"), 8 * MiB, "whole, as its chunk boundary is the end");
 	is(q[0], 1, "with its pages still in place");
 
 	is(cached_now(), 0, "and the cache is empty again");
 
 	shm_free_fast(q);
-	char *cut = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
-	ok(cut == p, "a 3 MiB request also reuses it");
-	is(shm_huge_size(cut, "test"), 4 * MiB, "cut at the first chunk boundary");
+	char *cut = shm_route_alloc(4 * MiB, SHM_MIN_ALIGN, false);
+	ok(cut == p, "a 4 MiB request also reuses it");
+	is(shm_huge_size(cut, "test"), 4 * MiB,
+	   "cut at the first chunk boundary, though the mapping is only twice it");
 	is(cached_now(), 4 * MiB, "the other 4 MiB stay cached");
 	ok(mapped(p + 4 * MiB, 4 * MiB), "and mapped");
 	char *rest = shm_route_alloc(3 * MiB, SHM_MIN_ALIGN, false);
