@@ -551,9 +551,16 @@ void *shm_huge_realloc(void *p, size_t size)
 
 	if (huge_extra())
 		return NULL;
-	cache_gather(len);
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
+	if (len > e->size && shm_pub->huge_cached < len - e->size) {
+		/* The arenas' empty chunks join the cache for the pages the
+		 * block grows by (as cache_gather); their locks come first. */
+		pthread_mutex_unlock(&shm_huge_lock);
+		shm_arenas_give_empty();
+		pthread_mutex_lock(&shm_huge_lock);
+		e = huge_find((uintptr_t)p);
+	}
 	size_t old = e->size, align = e->align, have = old;
 	if (len > old)
 		have = e->size = cache_join(p, old);

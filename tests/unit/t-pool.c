@@ -6,7 +6,8 @@
  * faulting in pages of its own; an arena that needs a chunk cuts one from a
  * cached mapping, whose header then reads as a fresh one's and whose pages
  * count as dirty, so that calloc still zeroes them; and a huge block that
- * realloc grows with mremap fills its new pages from the cache.
+ * realloc grows with mremap fills its new pages from the cache, taking the
+ * arenas' empty chunks there only for what the cache lacks.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -102,6 +103,27 @@ int main(void)
 	shm_free_fast(kept);
 	malloc_trim(0);
 	is(shm_pub->huge_cached, 0, "malloc_trim empties the cache");
+
+	/* realloc hands the arenas' empty chunks to the cache only for the
+	 * pages a block grows by that the cache does not hold. */
+	shm_arenas_give_empty();
+	char *v = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, false);
+	whole = shm_arena_alloc_large(arena, run_bytes, PG, false, NULL);
+	if (whole == NULL)
+		bail("no chunk-sized large block");
+	memset(whole, 0x5a, run_bytes);
+	shm_arena_free_large(whole, "test");
+	v = shm_huge_realloc(v, 4 * MiB);
+	ok(v != NULL && arena->nempty == 1,
+	   "a huge block that shrinks leaves the arena its empty chunk");
+	v = shm_huge_realloc(v, 8 * MiB);
+	ok(v != NULL && arena->nempty == 1 && shm_pub->huge_cached == 0,
+	   "as does one that grows by no more than the cache holds");
+	v = shm_huge_realloc(v, 12 * MiB);
+	ok(v != NULL && arena->nempty == 0 && v[12 * MiB - 1] == 0x5a,
+	   "one that grows by more takes the chunk's pages");
+	shm_free_fast(v);
+	malloc_trim(0);
 	shm_free_fast(hold);
 	return done_testing();
 }
