@@ -5,12 +5,17 @@
  * instead.  So touching large blocks after freeing a huge one adds little
  * to the resident set, the huge cache shrinks by what it gave, calloc still
  * hands out zeros, and blocks keep their contents while pages move under
- * their neighbours.  Runs itself again with a long decay time, so that no
- * decay pass empties the huge cache on a slow machine.
+ * their neighbours; and threads that grow and shrink huge blocks with
+ * realloc while others' large blocks empty and refill chunks, so that pages
+ * go between the arenas and the cache all the time, lose nothing.  Runs
+ * itself again with a long decay time, so that no decay pass empties the
+ * huge cache on a slow machine.
  */
 #include "config.h"
 
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +118,64 @@ static void test_calloc_zero(void)
 		free(p[i]);
 }
 
+#define SHARERS 4
+
+static _Atomic long lost;
+
+/* One thread: a block realloc'd to 1-12 MiB at random, every page of it
+ * marked with the round's tag and checked after the next realloc, beside
+ * large blocks of up to 2 MiB freed and made again. */
+static void *share_pages(void *arg)
+{
+	uint64_t seed = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+	char *p = NULL, *large[NBLOCKS] = { NULL };
+	size_t n = 0;
+	unsigned char tag = 0;
+
+	for (int i = 0; i < 1500; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		size_t m = (size_t)((seed >> 33) % 12 + 1) * MiB;
+		char *q = realloc(p, hide_size(m));
+		if (q == NULL)
+			bail("realloc to %zu MiB failed", m / MiB);
+		for (size_t o = 0; o < (n < m ? n : m); o += 4096)
+			if ((unsigned char)q[o] != tag)
+				lost++;
+		tag++;
+		for (size_t o = 0; o < m; o += 4096)
+			q[o] = (char)tag;
+		p = q;
+		n = m;
+
+		int k = (int)((seed >> 20) % NBLOCKS);
+		size_t ln = (size_t)((seed >> 40) % 2048 + 1) * 1024;
+		if (large[k] && !all_bytes(large[k], 64, (uint8_t)k))
+			lost++;
+		free(large[k]);
+		large[k] = malloc(hide_size(ln));
+		if (large[k] == NULL)
+			bail("no %zu KiB block", ln / 1024);
+		memset(large[k], k, 64);
+	}
+	free(p);
+	for (int k = 0; k < NBLOCKS; k++)
+		free(large[k]);
+	return NULL;
+}
+
+static void test_threads_share_pages(void)
+{
+	pthread_t t[SHARERS];
+
+	for (int i = 0; i < SHARERS; i++)
+		if (pthread_create(&t[i], NULL, share_pages, (void *)(uintptr_t)i) != 0)
+			bail("pthread_create failed");
+	for (int i = 0; i < SHARERS; i++)
+		pthread_join(t[i], NULL);
+	is(lost, 0, "%d threads resizing huge blocks among others' large ones lose no contents",
+	   SHARERS);
+}
+
 int main(int argc, char **argv)
 {
 	alarm(120);
@@ -126,5 +189,6 @@ int main(int argc, char **argv)
 	(void)argc;
 	test_large_from_huge();
 	test_calloc_zero();
+	test_threads_share_pages();
 	return done_testing();
 }
