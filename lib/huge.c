@@ -433,13 +433,14 @@ static char *huge_map(size_t *len, size_t align, bool zero)
 	size_t have = 0;
 	bool cached = false;
 
-	if (!zero && huge_extra() == 0)
-		cache_gather(*len);
-	if (!zero && ncached > 0 && huge_extra() == 0 &&
+	if (!zero && huge_extra() == 0 &&
 	    shm_align_up(*len, SHM_CHUNK_SIZE) / 2 <= *len) {
-		pthread_mutex_lock(&shm_huge_lock);
-		cached = cache_take(*len, align, true, &p, &have);
-		pthread_mutex_unlock(&shm_huge_lock);
+		cache_gather(*len);
+		if (ncached > 0) {
+			pthread_mutex_lock(&shm_huge_lock);
+			cached = cache_take(*len, align, true, &p, &have);
+			pthread_mutex_unlock(&shm_huge_lock);
+		}
 	}
 	if (cached && have < *len) {
 		char *q = shm_os_remap(p, have, *len, align);
@@ -553,11 +554,12 @@ void *shm_huge_realloc(void *p, size_t size)
 		return NULL;
 	pthread_mutex_lock(&shm_huge_lock);
 	huge_entry_t *e = huge_find((uintptr_t)p);
-	if (len > e->size && shm_pub->huge_cached < len - e->size) {
-		/* The arenas' empty chunks join the cache for the pages the
-		 * block grows by (as cache_gather); their locks come first. */
+	if (len > e->size) {
+		/* For the pages the block grows by; the arenas' locks come
+		 * before this one. */
+		size_t more = len - e->size;
 		pthread_mutex_unlock(&shm_huge_lock);
-		shm_arenas_give_empty();
+		cache_gather(more);
 		pthread_mutex_lock(&shm_huge_lock);
 		e = huge_find((uintptr_t)p);
 	}
