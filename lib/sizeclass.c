@@ -47,13 +47,14 @@ static uint32_t sizeclass_slab_pages(uint32_t size, uint32_t room, uint32_t den)
 {
 	uint32_t best = 0;
 	uint32_t best_waste = UINT32_MAX;
+	uint32_t min = 8 * size <= SHM_SLAB_PAGES << SHM_PAGE_SHIFT ? 8 : 2;
 
 	for (uint32_t np = 1; np <= shm_slab_max_pages(size); np++) {
 		uint32_t bytes = np << SHM_PAGE_SHIFT;
 		uint32_t n = (bytes - room) / size;
 		uint32_t waste = bytes - n * size;
 
-		if (n < (np < SHM_SLAB_PAGES ? 8u : 2u))
+		if (n < min)
 			continue;
 		if (den != 0 && waste * den <= bytes)
 			return np;

@@ -67,13 +67,14 @@ int main(void)
 		    (ci->size <= 4096 && ci->ncolours != span / step + 1))
 			bad_colours++;
 		/* Where a slab of at most shm_slab_max_pages pages (with 8
-		 * objects if they fit in SHM_SLAB_PAGES, else 2) holds the
+		 * objects if 8 fit in SHM_SLAB_PAGES pages, else 2) holds the
 		 * colours' room and wastes at most 1/64, the class's slab
 		 * does too. */
+		size_t min = 8 * ci->size <= SHM_SLAB_PAGES << SHM_PAGE_SHIFT ? 8 : 2;
 		int can_tight = 0;
 		for (size_t np = 1; np <= shm_slab_max_pages(ci->size); np++) {
 			size_t b = np << SHM_PAGE_SHIFT, n = (b - room) / ci->size;
-			if (n >= (np < SHM_SLAB_PAGES ? 8u : 2u) &&
+			if (n >= min &&
 			    (b - n * ci->size) * 64 <= b)
 				can_tight = 1;
 		}
