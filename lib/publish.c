@@ -100,9 +100,13 @@ void shm_publish_postfork_child(void)
 
 /* ---- The heap picture -------------------------------------------------------- */
 
+_Static_assert(SHM_PUB_CLASSES == SHM_NCLASSES &&
+	       sizeof(SHM_PUB_CLASS_LETTERS) == SHM_PUB_CLASSES + 1,
+	       "every class is published, each with a letter of its own");
+
 static char class_char(unsigned cls)
 {
-	return "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"[cls];
+	return SHM_PUB_CLASS_LETTERS[cls];
 }
 
 static void snap_run(shm_pub_chunk_t *out, size_t from, size_t n, char state,

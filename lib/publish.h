@@ -24,9 +24,13 @@
 #include <stdint.h>
 
 #define SHM_PUB_MAGIC "SHIMSTA1"
-#define SHM_PUB_VERSION 4
+#define SHM_PUB_VERSION 5
 #define SHM_PUB_MEMFD_NAME "shimmer-stats"
-#define SHM_PUB_CLASSES 56		/* = SHM_NCLASSES */
+#define SHM_PUB_CLASSES 72		/* = SHM_NCLASSES */
+
+/* The letters of slab pages in a chunk's state, class 0 first. */
+#define SHM_PUB_CLASS_LETTERS \
+	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%*+=?@^"
 #define SHM_PUB_CHUNK_PAGES 1024	/* = SHM_CHUNK_PAGES */
 #define SHM_PUB_MAX_CHUNKS 1024
 #define SHM_PUB_MAX_HUGE 1024
@@ -59,7 +63,7 @@ typedef struct shm_pub_arena {
  * One chunk of the heap picture.  state[i] says what page i is:
  *   'H' chunk header     '.' free, purged     'd' free, dirty (not purged)
  *   'L' first page of a large block           'l' later page of one
- *   'g' guard page       '0'-'9','a'-'z','A'-'T' slab page of class 0-55
+ *   'g' guard page       SHM_PUB_CLASS_LETTERS[c]: slab page of class c
  * fill[i], for slab pages: '0'-'9' the tenth of the slab's objects in use
  * (rounded down), 'A' all of them; ' ' for other pages.  The fill tells a
  * slab page of class 13, 16, 21, 43 or 47 ('d', 'g', 'l', 'H', 'L') from a

@@ -120,7 +120,7 @@ void shm_sizeclass_init(void)
 	for (uint32_t size = 16; size <= 128; size += 16)
 		shm_classes[cls++].size = size;
 	for (uint32_t base = 128; base < SHM_CLASS_SIZE_MAX; base *= 2)
-		for (uint32_t step = 1, n = base < 1024 || base >= 8192 ? 4 : 8;
+		for (uint32_t step = 1, n = base < 512 ? 4 : 8;
 		     step <= n; step++)
 			shm_classes[cls++].size = base + step * (base / n);
 

@@ -45,13 +45,9 @@ int heap_slab_class(char state, char fill)
 {
 	if (!heap_is_fill(fill))
 		return -1;
-	if (state >= '0' && state <= '9')
-		return state - '0';
-	if (state >= 'a' && state <= 'z')
-		return state - 'a' + 10;
-	if (state >= 'A' && state <= 'T')
-		return state - 'A' + 36;
-	return -1;
+	const char *at = state ? strchr(SHM_PUB_CLASS_LETTERS, state) : NULL;
+
+	return at ? (int)(at - SHM_PUB_CLASS_LETTERS) : -1;
 }
 
 enum heap_pages heap_page_kind(char state, char fill)

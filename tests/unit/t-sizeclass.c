@@ -2,7 +2,7 @@
 /*
  * t-sizeclass.c - the size-class table: every small size maps to the
  * smallest class that holds it, no class wastes more than a quarter of a
- * request (an eighth from 1 KiB to 8 KiB), slabs are laid out as the rest
+ * request (an eighth from 512 B up), slabs are laid out as the rest
  * of the allocator assumes, with every colour, and the test of whether an
  * address in a slab starts an object, through the slab map's entry, is
  * exact.
@@ -34,12 +34,12 @@ int main(void)
 			bad_fit++;
 		if (size > 128 && got * 4 > size * 5)
 			bad_waste++;
-		if (size > 1024 && size <= 8192 && got * 8 > size * 9)
+		if (size > 512 && got * 8 > size * 9)
 			bad_fine++;
 	}
 	is(bad_fit, 0, "each size maps to the smallest class that holds it");
 	is(bad_waste, 0, "no class above 128 B wastes more than 25 %%");
-	is(bad_fine, 0, "no class from 1 KiB to 8 KiB wastes more than 12.5 %%");
+	is(bad_fine, 0, "no class above 512 B wastes more than 12.5 %%");
 
 	size_t bad_slab = 0, bad_index = 0, bad_slot = 0, bad_colours = 0;
 	size_t bad_tight = 0;
