@@ -60,6 +60,7 @@ static void *alloc_class(unsigned cls, size_t align)
 			tc->fill[cls] *= 2;
 		shm_tcache_merge(tc, cls);
 		tc->refilled[cls] = 1;
+		tc->drained[cls] = 1;
 	}
 	if ((p = shm_cache_bin_pop(bin)) != NULL)
 		return p;

@@ -179,15 +179,22 @@ static uint16_t fill_start(size_t size)
  * their slabs, whose pages can then be purged: within two decay times of
  * the last use; a bin that grew goes back to its class's bound.  A bin's
  * call counts are zeroed each time they are merged, which is also what
- * tells a used bin from an idle one.  A thread that never allocates again
- * keeps what its cache holds (each bin at most its bound, or what it grew
- * to) until it exits.  The same passes drive the decay passes of arenas
- * that nothing is freed into any more (shm_arenas_decay_poll).
+ * tells a used bin from an idle one.  A used bin that never ran empty
+ * since the previous pass held more than the thread needed all along: it
+ * gives half its objects back.  After a burst of frees (bench/memreturn
+ * freeing its gigabyte) the bins stay full while the thread goes on with
+ * a few blocks of each class, and their objects, scattered over many
+ * slabs, kept 5 MiB of them resident for good; a bin halved too far runs
+ * empty and is refilled, which stops the halving.  A thread that never
+ * allocates again keeps what its cache holds (each bin at most its bound,
+ * or what it grew to) until it exits.  The same passes drive the decay
+ * passes of arenas that nothing is freed into any more
+ * (shm_arenas_decay_poll).
  */
 #define TICK_EVERY 8
 
 /* The pass of tick and event: decay passes due in the arenas, and at most
- * once per decay time the idle bins flushed. */
+ * once per decay time the idle bins flushed and the full ones halved. */
 static void tcache_pass(shm_tcache_t *tc)
 {
 	uint32_t now = shm_now_ms();
@@ -200,8 +207,11 @@ static void tcache_pass(shm_tcache_t *tc)
 		bool idle = bin->nmalloc == 0 && shm_cache_bin_nfree(bin) == 0;
 		if (idle && bin->count)
 			shm_tcache_flush(tc, cls, 0);	/* merges too */
+		else if (!tc->drained[cls] && bin->count > 1)
+			shm_tcache_flush(tc, cls, bin->count / 2u);
 		else
 			shm_tcache_merge(tc, cls);
+		tc->drained[cls] = 0;
 		/* Flushed, or empty: back to the class's bound. */
 		if (idle && bin->max > shm_classes[cls].tcache_max)
 			bin->max = (uint16_t)shm_classes[cls].tcache_max;
@@ -290,6 +300,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 
 	memset(tc->bin1, 0, sizeof(tc->bin1));
 	memset(tc->refilled, 0, sizeof(tc->refilled));
+	memset(tc->drained, 0, sizeof(tc->drained));
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
 		shm_cache_bin_t *bin = shm_tcache_bin(tc, cls);
 		bool cached = shm_opt.tcache && !shm_debug &&

@@ -20,6 +20,9 @@ typedef struct shm_tcache {
 	/* Set by a refill, cleared when the bin overflows: a bin that
 	 * overflows with it set ran from empty to full (shm_tcache_grow). */
 	uint8_t refilled[SHM_NCLASSES];
+	/* Set by a refill, cleared by the idle-bin pass: the bin ran empty
+	 * since the last pass (tcache_pass). */
+	uint8_t drained[SHM_NCLASSES];
 	uint32_t ticks;			/* slow-path calls, for shm_tcache_tick */
 	/* Takes of the arena's lock since the last look, and how many of
 	 * them waited for another thread (shm_tcache_locked). */

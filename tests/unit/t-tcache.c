@@ -14,7 +14,9 @@
  * free and linked in front of what the bin held; a flush of a list that
  * goes back and forth between two arenas' objects, longer than the pieces
  * it walks before locking, gives back exactly the objects asked for, each
- * to its own arena.
+ * to its own arena.  Once per decay time, a bin that ran empty since the
+ * last such pass keeps what it holds, one used but never emptied gives
+ * half back, and an idle one gives all back.
  */
 #include "tcache.h"
 #include "../tap.h"
@@ -136,6 +138,50 @@ static void flushes(void)
 	ok(bin->count >= bin->max / 2, "and keeps half a full bin (%u)", bin->count);
 }
 
+/* The idle-bin pass of the thread's cache, as its slow paths run it once
+ * the decay time went by since the last: every eighth tick (TICK_EVERY). */
+static void bin_pass(void)
+{
+	shm_tls_cache->gc_stamp = shm_now_ms() - shm_opt.decay_ms;
+	for (int i = 0; i < 8; i++)
+		shm_tcache_tick();
+}
+
+static void *trim_thread(void *arg)
+{
+	static void *blocks[200];
+	shm_cache_bin_t *bin;
+	unsigned held;
+
+	(void)arg;
+	for (unsigned i = 0; i < 200; i++)
+		blocks[i] = malloc(64);
+	for (unsigned i = 0; i < 200; i++)
+		free(blocks[i]);
+	bin = shm_tcache_bin(shm_tls_cache, shm_size_class(64));
+	held = bin->count;
+	bin_pass();
+	ok(held > 1 && bin->count == held,
+	   "a bin that ran empty since the last pass keeps its %u objects", held);
+	void *volatile one = malloc(64);	/* used: a malloc and a free */
+	free(one);
+	bin_pass();
+	is(bin->count, held / 2, "one used but never emptied since gives half back");
+	bin_pass();
+	is(bin->count, 0, "and an idle one gives all back");
+	return NULL;
+}
+
+/* trim_thread in a thread of its own, whose cache holds only its blocks. */
+static void trims(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, trim_thread, NULL) != 0)
+		bail("pthread_create failed");
+	pthread_join(t, NULL);
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -242,7 +288,7 @@ int main(void)
 
 	free(first);
 	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
-		skip(14, "no thread cache");
+		skip(17, "no thread cache");
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
@@ -251,5 +297,6 @@ int main(void)
 	flushes();
 	fill_many_slabs();
 	flush_mixed();
+	trims();
 	return done_testing();
 }
