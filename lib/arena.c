@@ -296,9 +296,10 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 }
 
 /* Out of line: it is rare, and inlined it would make bin_put save registers
- * on every call. */
+ * on every call.  stale: the slab idled empty for the decay time already,
+ * and its pages are purged at once (shm_run_free). */
 static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
-				  unsigned cls)
+				  unsigned cls, bool stale)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
 	shm_chunk_t *chunk = shm_chunk_of(slab);
@@ -317,7 +318,7 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 			       SHM_PAGE_SIZE, true);
 	arena->pub->classes[cls].nslabs--;
 	arena->pub->active_pages -= run;
-	shm_run_free(arena, chunk, idx, run);
+	shm_run_free(arena, chunk, idx, run, stale);
 }
 
 /* The address of the first object of the slab whose head page is slab. */
@@ -396,7 +397,7 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
 	if (slab->nfree != shm_classes[cls].nobjs)
 		return;
 	if (bin->slabs != slab || slab->next != NULL)
-		slab_release(arena, slab, cls);
+		slab_release(arena, slab, cls, false);
 	else {
 		slab->idle = 0;		/* kept: shm_arena_release_idle */
 		bin->kept = slab;
@@ -410,9 +411,10 @@ static void bin_put(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
  * that served it, for good (bench/memreturn, its gigabyte freed, kept
  * 3.6 MiB more resident for them).  The pass, not the free that empties
  * the slab, reads the clock: without thread caches that free is every
- * free of a class whose only block comes and goes.  The slab's pages then
- * wait out the decay time as any freed run does.  Called by the decay
- * pass, with the arena lock held. */
+ * free of a class whose only block comes and goes.  The slab's pages have
+ * then idled for the decay time, as a freed run's do before a pass purges
+ * them, and are purged at once.  Called by the decay pass, with the arena
+ * lock held. */
 void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
 {
 	bool kept = false;
@@ -426,7 +428,7 @@ void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all)
 			continue;
 		}
 		if (all || (slab->idle && shm_decay_due(now, slab->stamp))) {
-			slab_release(arena, slab, cls);
+			slab_release(arena, slab, cls, true);
 			continue;
 		}
 		if (!slab->idle) {
@@ -802,7 +804,8 @@ void shm_arena_free_large(void *p, const char *func)
 		arena->pub->active_pages -= npages;
 		arena->pub->large_bytes -= (npages - large_extra()) << SHM_PAGE_SHIFT;
 		arena->pub->nfree_large++;
-		shm_run_free(arena, chunk, shm_page_index(chunk, p), npages);
+		shm_run_free(arena, chunk, shm_page_index(chunk, p), npages,
+			     false);
 	}
 	pthread_mutex_unlock(&arena->lock);
 }

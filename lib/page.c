@@ -331,10 +331,12 @@ void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
 }
 
 /* Return pages [idx, idx+npages) to the free-run index, joined with free
- * neighbours so that large requests find room again.  With decay_ms:0 the
- * pages are purged now, before joining, so clean neighbours stay clean. */
+ * neighbours so that large requests find room again.  Pages that already
+ * idled for the decay time (stale: a bin's kept slab) are purged now, as
+ * all are with decay_ms:0, before joining, so clean neighbours stay
+ * clean. */
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
-		  size_t npages)
+		  size_t npages, bool stale)
 {
 	size_t end = idx + npages;
 	uint8_t dirty = 1;
@@ -344,7 +346,7 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 	chunk->pages[idx].kind = SHM_PAGE_FREE;
 	chunk->pages[end - 1].kind = SHM_PAGE_FREE;
 	chunk->free_pages += (uint32_t)npages;
-	if (shm_opt.decay_ms == 0) {
+	if (stale || shm_opt.decay_ms == 0) {
 		shm_os_purge(shm_page_addr(chunk, idx), npages << SHM_PAGE_SHIFT);
 		dirty = 0;
 	}
@@ -408,7 +410,8 @@ bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		    size_t npages, size_t new_npages)
 {
-	shm_run_free(arena, chunk, idx + new_npages, npages - new_npages);
+	shm_run_free(arena, chunk, idx + new_npages, npages - new_npages,
+		     false);
 }
 
 /* ---- Decay and purge --------------------------------------------------------- */

@@ -400,7 +400,7 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed);
 void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed);
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
-		  size_t npages);
+		  size_t npages, bool stale);
 bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages, size_t new_npages);
 void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,

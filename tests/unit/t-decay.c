@@ -4,11 +4,14 @@
  * chunk leaves it mapped, a later decay pass unmaps the empty chunks beyond
  * the retained bound (keeping those emptied first), and dirty runs are
  * purged by the pass before they would be older than the decay time, and
- * so are the slabs bins keep empty.
+ * the slabs bins keep empty go back, their pages purged, once they idled
+ * as long.
  * Stamps are set by hand, so nothing here waits for the clock.
  */
 #include "tcache.h"
 #include "../tap.h"
+
+#include <sys/mman.h>
 
 #define NBLOCKS 8
 
@@ -17,6 +20,19 @@ static void decay_pass(shm_arena_t *arena, bool *released)
 	pthread_mutex_lock(&arena->lock);
 	shm_arena_decay(arena, false, released);
 	pthread_mutex_unlock(&arena->lock);
+}
+
+/* How many of the n pages at addr are resident. */
+static size_t resident_pages(void *addr, size_t n)
+{
+	unsigned char vec[64];
+	size_t count = 0;
+
+	if (n > sizeof(vec) || mincore(addr, n * SHM_PAGE_SIZE, vec) != 0)
+		bail("mincore failed");
+	for (size_t i = 0; i < n; i++)
+		count += vec[i] & 1;
+	return count;
 }
 
 static bool is_chunk(const void *p)
@@ -99,10 +115,14 @@ int main(void)
 	   "a bin keeps its emptied last slab");
 	decay_pass(arena, NULL);
 	ok(arena->bins[cls].slabs == kept, "a pass right after leaves it");
+	shm_chunk_t *kept_chunk = shm_chunk_of(kept);
+	char *kept_addr = shm_page_addr(kept_chunk, (size_t)(kept - kept_chunk->pages));
 	kept->stamp = shm_now_ms() - (decay - shm_decay_every() + 1);
 	decay_pass(arena, NULL);
 	ok(arena->bins[cls].slabs == NULL && arena->pub->classes[cls].nslabs == 0,
 	   "the last pass before it idled the decay time gives it back");
+	ok(resident_pages(kept_addr, shm_classes[cls].npages) == 0,
+	   "with its pages purged, not left to wait out another decay time");
 
 	/* So does one that a slab freed into later went in front of: a full
 	 * slab, then one object in a second, freed (the second is kept), then
