@@ -106,7 +106,7 @@ static void test_options(void)
 	unsigned decay = opt_get("opt.decay_ms"), old = 0, nv = 5000;
 	size_t len = sizeof(old);
 
-	ok(decay == 1000, "opt.decay_ms reads its default (%u)", decay);
+	ok(decay == 500, "opt.decay_ms reads its default (%u)", decay);
 	is(shimmer_ctl("opt.decay_ms", &old, &len, &nv, sizeof(nv)), 0,
 	   "opt.decay_ms can be written");
 	ok(old == decay && opt_get("opt.decay_ms") == 5000, "old value back, new value in");
