@@ -343,8 +343,9 @@ CXX_DELETE(cxx_delete_array_aligned_nothrow, "_ZdaPv" CXX_ALIGN CXX_NOTHROW);
 
 /* ---- Trim ------------------------------------------------------------------------ */
 
-/* Empty the calling thread's cache, then purge every arena's free pages.
- * pad is accepted for compatibility: nothing is kept at a heap top. */
+/* Empty the calling thread's cache and those exited threads left, then
+ * purge every arena's free pages.  pad is accepted for compatibility:
+ * nothing is kept at a heap top. */
 SHM_EXPORT int malloc_trim(size_t pad)
 {
 	bool released = false;
@@ -354,6 +355,7 @@ SHM_EXPORT int malloc_trim(size_t pad)
 	shm_tcache_t *tc = shm_tcache_mine();
 	if (tc)
 		shm_tcache_flush_all(tc);
+	shm_tcache_flush_spares();
 	shm_arena_t *arena;
 	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));)
 		shm_arena_purge_all(arena, &released);

@@ -871,9 +871,11 @@ void shm_arena_purge_all(shm_arena_t *arena, bool *released)
  * most once per decay interval (shm_decay_every) one of them looks at
  * every arena that holds dirty pages or a kept empty slab, and at the huge
  * cache, so both go back on time wherever they are.  An arena that is busy
- * (its lock taken) is left to its own passes.
+ * (its lock taken) is left to its own passes.  Whether this call was the
+ * one that looked (the thread caches of exited threads are looked at
+ * then too: shm_tcache_tick).
  */
-void shm_arenas_decay_poll(uint32_t now)
+bool shm_arenas_decay_poll(uint32_t now)
 {
 	static uint32_t last_poll;
 	uint32_t every = shm_decay_every();
@@ -882,7 +884,7 @@ void shm_arenas_decay_poll(uint32_t now)
 	if ((uint32_t)(now - last) < every ||
 	    !__atomic_compare_exchange_n(&last_poll, &last, now, false,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
+		return false;
 	shm_huge_decay(false, NULL);
 	shm_arena_t *arena;
 	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
@@ -894,6 +896,7 @@ void shm_arenas_decay_poll(uint32_t now)
 			shm_arena_decay(arena, false, NULL);
 		pthread_mutex_unlock(&arena->lock);
 	}
+	return true;
 }
 
 /* shm_arena_give_empty on every arena that has empty chunks and is not

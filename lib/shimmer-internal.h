@@ -387,7 +387,7 @@ bool shm_arena_resize_large(void *p, size_t size);
 size_t shm_arena_large_size(const void *p, const char *func);
 void shm_arena_release_idle(shm_arena_t *arena, uint32_t now, bool all);
 void shm_arena_purge_all(shm_arena_t *arena, bool *released);
-void shm_arenas_decay_poll(uint32_t now);
+bool shm_arenas_decay_poll(uint32_t now);
 void shm_arenas_give_empty(void);
 bool shm_arenas_init(void);
 void shm_arena_prefork(void);

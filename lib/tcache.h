@@ -27,7 +27,10 @@ typedef struct shm_tcache {
 	/* Takes of the arena's lock since the last look, and how many of
 	 * them waited for another thread (shm_tcache_locked). */
 	uint16_t takes, waits;
-	uint32_t gc_stamp;		/* ms stamp of the last idle-bin pass */
+	/* ms stamp of the last idle-bin pass; of a spare cache, when it was
+	 * retired. */
+	uint32_t gc_stamp;
+	bool holding;			/* spare, with objects in its bins */
 	struct shm_tcache *next, *prev;	/* live caches, or the free list */
 } shm_tcache_t;
 
@@ -89,6 +92,7 @@ shm_arena_t *shm_tcache_arena(shm_tcache_t *tc);
 void shm_tcache_flush(shm_tcache_t *tc, unsigned cls, unsigned keep);
 bool shm_tcache_grow(shm_tcache_t *tc, unsigned cls);
 void shm_tcache_flush_all(shm_tcache_t *tc);
+void shm_tcache_flush_spares(void);
 void shm_tcache_tick(void);
 void *shm_tcache_event(shm_tcache_t *tc, void *p);
 

@@ -59,6 +59,9 @@ static void *worker(void *arg)
 		offsets += seen[k];
 	for (size_t i = 0; i < nobjs; i++)
 		free(objs[i]);
+	/* All the cache holds goes back now (an exiting thread leaves its
+	 * cache to the next one). */
+	shm_tcache_flush_all(shm_tls_cache);
 	return NULL;
 }
 

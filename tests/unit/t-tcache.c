@@ -16,13 +16,18 @@
  * it walks before locking, gives back exactly the objects asked for, each
  * to its own arena.  Once per decay time, a bin that ran empty since the
  * last such pass keeps what it holds, one used but never emptied gives
- * half back, and an idle one gives all back.
+ * half back, and an idle one gives all back.  A thread that exits leaves
+ * its cache, objects and all, to the next thread made; objects no thread
+ * takes over go back at malloc_trim, or once their cache stayed spare for
+ * the decay time.
  */
 #include "tcache.h"
 #include "../tap.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define REFILLS 8
 
@@ -182,6 +187,75 @@ static void trims(void)
 	pthread_join(t, NULL);
 }
 
+/* What a thread's cache was and held in 96-byte objects when it exited,
+ * or when it was made. */
+struct handed {
+	shm_tcache_t *tc;
+	unsigned count;
+};
+
+static unsigned count96(shm_tcache_t *tc)
+{
+	return shm_tcache_bin(tc, shm_size_class(96))->count;
+}
+
+static void *leave_thread(void *arg)
+{
+	struct handed *h = arg;
+	void *blocks[100];
+
+	for (unsigned i = 0; i < 100; i++)
+		blocks[i] = malloc(96);
+	for (unsigned i = 0; i < 100; i++)
+		free(blocks[i]);
+	h->tc = shm_tls_cache;
+	h->count = count96(h->tc);
+	return NULL;
+}
+
+static void *take_thread(void *arg)
+{
+	struct handed *h = arg;
+	void *volatile first = malloc(8192);	/* makes this thread's cache */
+
+	free(first);
+	h->tc = shm_tls_cache;
+	h->count = count96(h->tc);
+	return NULL;
+}
+
+static void run(void *(*fn)(void *), struct handed *h)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, fn, h) != 0)
+		bail("pthread_create failed");
+	pthread_join(t, NULL);
+}
+
+static void spares(void)
+{
+	struct handed left, taken;
+
+	run(leave_thread, &left);
+	run(take_thread, &taken);
+	ok(left.count > 0 && taken.tc == left.tc && taken.count == left.count,
+	   "the next thread made takes over an exited thread's cache with "
+	   "its %u objects", left.count);
+
+	run(leave_thread, &left);
+	malloc_trim(0);
+	ok(left.count > 0 && count96(left.tc) == 0,
+	   "malloc_trim gives back what a cache left spare holds");
+
+	run(leave_thread, &left);
+	ok(count96(left.tc) == left.count, "a spare cache keeps its objects");
+	left.tc->gc_stamp = shm_now_ms() - shm_opt.decay_ms;
+	usleep((shm_decay_every() + 1) * 1000);	/* a poll is due */
+	bin_pass();
+	is(count96(left.tc), 0, "until it stayed spare for the decay time");
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -288,7 +362,7 @@ int main(void)
 
 	free(first);
 	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
-		skip(17, "no thread cache");
+		skip(21, "no thread cache");
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
@@ -298,5 +372,6 @@ int main(void)
 	fill_many_slabs();
 	flush_mixed();
 	trims();
+	spares();
 	return done_testing();
 }
