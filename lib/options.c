@@ -19,8 +19,9 @@ shm_options_t shm_opt = {
 	 * with the system within a second, its pages purged well clear of
 	 * the mark, where at 1000 the purge of the last pages freed fell
 	 * right on it (bench/memreturn's RSS 1 s after freeing its gigabyte
-	 * was 19 MiB in one run, 290 in the next).  No benchmark of bench/ or
-	 * of mimalloc-bench ran slower or peaked higher than at 1000. */
+	 * was 19 MiB in one run, 290 in the next).  bench/ kept its times
+	 * and peaks, and so did the mimalloc-bench programs tried, within
+	 * their noise (bench/README). */
 	.decay_ms = 500,
 	.retain_chunks = 4,
 	.dss = SHM_DSS_SECONDARY,
