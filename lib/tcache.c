@@ -23,7 +23,9 @@ static __thread uint8_t tls_no_cache __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t shm_tcache_list_lock = SHM_LOCK_INITIALIZER;
 static shm_tcache_t *live, *spare;
-static unsigned spares_holding;		/* spare caches that hold objects */
+/* Spare caches that hold objects; changed under the list lock, read
+ * without it by the passes that look for something to flush. */
+static unsigned spares_holding;
 static pthread_key_t tcache_key;
 
 static void list_remove(shm_tcache_t **list, shm_tcache_t *tc)
@@ -185,7 +187,7 @@ static void spares_flush(uint32_t now, bool all)
 		if (tc->holding && (all || shm_decay_due(now, tc->gc_stamp))) {
 			shm_tcache_flush_all(tc);
 			tc->holding = false;
-			spares_holding--;
+			__atomic_fetch_sub(&spares_holding, 1, __ATOMIC_RELAXED);
 		}
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 }
@@ -319,7 +321,7 @@ static void tcache_retire(shm_tcache_t *tc)
 	pthread_mutex_lock(&shm_tcache_list_lock);
 	list_remove(&live, tc);
 	list_push(&spare, tc);
-	spares_holding += holding;
+	__atomic_fetch_add(&spares_holding, holding, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 }
 
@@ -341,7 +343,7 @@ static SHM_COLD shm_tcache_t *tcache_make(void)
 	tc = spare;
 	if (tc) {
 		list_remove(&spare, tc);
-		spares_holding -= tc->holding;
+		__atomic_fetch_sub(&spares_holding, tc->holding, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&shm_tcache_list_lock);
 	/* Base memory is zeroed, and a retired cache's counts were merged:
