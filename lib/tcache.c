@@ -301,7 +301,7 @@ void shm_tcache_locked(shm_tcache_t *tc, bool waited)
  * cache back to its slab at each exit, a lock round trip and a walk over
  * cold slab headers per class, only for the next thread to refill the
  * same classes from the same slabs (bench/threads spent 14 % of its time
- * in those flushes, and ran 6-8 % faster without them).  Objects that no
+ * in those flushes, and ran 5 % faster without them).  Objects that no
  * thread takes over go back once their cache has stayed spare for the
  * decay time (spares_flush), or at malloc_trim.
  */

@@ -82,15 +82,21 @@ static void *check_thread(void *arg)
 	return NULL;
 }
 
+/* fn(arg) in a thread of its own, waited for. */
+static void run(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, fn, arg) != 0)
+		bail("pthread_create failed");
+	pthread_join(t, NULL);
+}
+
 /* check() in a thread of its own: its cache has made no refill yet (this
  * one's has, for stdout's buffer among others). */
 static void check_fresh(size_t size)
 {
-	pthread_t t;
-
-	if (pthread_create(&t, NULL, check_thread, &size) != 0)
-		bail("pthread_create failed");
-	pthread_join(t, NULL);
+	run(check_thread, &size);
 }
 
 #define NBLOCKS 1000
@@ -122,12 +128,10 @@ static void flushes(void)
 	static void *blocks[NBLOCKS];
 	struct freer f = { blocks, 0, 0 };
 	unsigned cls = shm_size_class(64);
-	pthread_t t;
 
 	for (unsigned i = 0; i < NBLOCKS; i++)
 		blocks[i] = malloc(64);
-	pthread_create(&t, NULL, consume, &f);
-	pthread_join(t, NULL);
+	run(consume, &f);
 	is(f.max, SHM_BIN_START, "a thread that only frees keeps its first bound");
 	ok(f.most <= SHM_BIN_START, "and so at most %u blocks (%u)", SHM_BIN_START,
 	   f.most);
@@ -177,16 +181,6 @@ static void *trim_thread(void *arg)
 	return NULL;
 }
 
-/* trim_thread in a thread of its own, whose cache holds only its blocks. */
-static void trims(void)
-{
-	pthread_t t;
-
-	if (pthread_create(&t, NULL, trim_thread, NULL) != 0)
-		bail("pthread_create failed");
-	pthread_join(t, NULL);
-}
-
 /* What a thread's cache was and held in 96-byte objects when it exited,
  * or when it was made. */
 struct handed {
@@ -222,15 +216,6 @@ static void *take_thread(void *arg)
 	h->tc = shm_tls_cache;
 	h->count = count96(h->tc);
 	return NULL;
-}
-
-static void run(void *(*fn)(void *), struct handed *h)
-{
-	pthread_t t;
-
-	if (pthread_create(&t, NULL, fn, h) != 0)
-		bail("pthread_create failed");
-	pthread_join(t, NULL);
 }
 
 static void spares(void)
@@ -371,7 +356,7 @@ int main(void)
 	flushes();
 	fill_many_slabs();
 	flush_mixed();
-	trims();
+	run(trim_thread, NULL);	/* a cache that holds only its blocks */
 	spares();
 	return done_testing();
 }
