@@ -32,6 +32,7 @@ SHIMMER_C_TESTS = \
 	tests/t-fork \
 	tests/t-lifecycle \
 	tests/t-linked \
+	tests/t-footprint \
 	tests/t-dlopen \
 	tests/t-stats \
 	tests/t-ctl \
@@ -92,6 +93,10 @@ tests_t_thread_exit_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 tests_t_many_threads_SOURCES = tests/t-many-threads.c $(TEST_COMMON)
 tests_t_many_threads_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_many_threads_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
+
+tests_t_footprint_SOURCES = tests/t-footprint.c $(TEST_COMMON)
+tests_t_footprint_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
+tests_t_footprint_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 
 tests_t_fork_SOURCES = tests/t-fork.c $(TEST_COMMON)
 tests_t_fork_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
