@@ -64,6 +64,7 @@ void shm_start_slow(void)
 		shm_os_random(&shm_secret, sizeof(shm_secret));
 	while (shm_secret == 0);
 	shm_narenas = shm_opt.narenas;
+	shm_registry_init();
 	if (!shm_publish_init())
 		start_failed("no memory for the statistics");
 	if (!shm_arenas_init())

@@ -91,6 +91,13 @@ void shm_os_purge(void *addr, size_t size)
 		madvise(addr, size, MADV_DONTNEED);
 }
 
+/* Keep transparent huge pages out of [addr, addr+size), whatever the
+ * system's setting. */
+void shm_os_no_huge(void *addr, size_t size)
+{
+	madvise(addr, size, MADV_NOHUGEPAGE);
+}
+
 /* Guard pages: make a page inaccessible, or usable again before reuse.  A
  * failure (too many mappings) only loses the guard. */
 void shm_os_protect(void *addr, size_t size, bool accessible)

@@ -21,6 +21,16 @@
 
 uint8_t shm_registry[SHM_REGISTRY_SLOTS];
 
+/* With transparent huge pages always on, the first slot set would fault
+ * in the 2 MiB of registry around it, where one page will do. */
+void shm_registry_init(void)
+{
+	uintptr_t start = shm_align_up((uintptr_t)shm_registry, SHM_PAGE_SIZE);
+	uintptr_t end = ((uintptr_t)shm_registry + SHM_REGISTRY_SLOTS) & ~SHM_PAGE_MASK;
+
+	shm_os_no_huge((void *)start, end - start);
+}
+
 void shm_registry_set(const void *addr, unsigned kind)
 {
 	__atomic_store_n(&shm_registry[(uintptr_t)addr >> SHM_CHUNK_SHIFT],

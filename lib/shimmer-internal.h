@@ -407,6 +407,7 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		    size_t npages, size_t new_npages);
 void shm_arena_decay(shm_arena_t *arena, bool all, bool *released);
 void shm_arena_give_empty(shm_arena_t *arena);
+void shm_registry_init(void);
 void shm_registry_set(const void *addr, unsigned kind);
 uint32_t shm_now_ms(void);
 
@@ -439,6 +440,7 @@ void *shm_os_reserve(size_t size);
 void shm_os_unmap(void *addr, size_t size);
 void *shm_os_remap(void *old, size_t oldlen, size_t newlen, size_t align);
 void shm_os_purge(void *addr, size_t size);
+void shm_os_no_huge(void *addr, size_t size);
 size_t shm_os_move(void *src, void *dst, size_t len);
 void shm_os_protect(void *addr, size_t size, bool accessible);
 void *shm_os_dss_alloc(size_t size, size_t align);

@@ -5,53 +5,63 @@
  * of which only the pages of the slots in use are touched; the rest is a
  * few pages of tables and variables.  Those must lie together, ahead of
  * the registry: split over both of its sides they took a page more
- * (Makefile.am lists page.c last for that).  Past the registry's end lie
- * the slots of the top of the address space, where no chunk is, so the
- * mapping's last page is never touched.
+ * (Makefile.am lists page.c last for that).  So every page of that data
+ * written to is one of its first few, or the registry's page for the
+ * program's chunk, where the registry ends it.
  */
 #include "config.h"
 
+#include <fcntl.h>
+#include <link.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <unistd.h>
 
+#include "shimmer-internal.h"
 #include "tap.h"
 #include "testutil.h"
 
-/* The pages of the registry a small program touches: those of its chunks'
- * slots, one page for chunks within 16 GiB of each other. */
-#define REGISTRY_PAGES 1
-/* Size-class tables and the library's other variables. */
+/* Whether the page at addr holds data of its own: present and mapped by
+ * this process alone (/proc/self/pagemap bits 63 and 56).  A page only
+ * read is the kernel's shared zero page, which mincore would count. */
+static bool page_written(int fd, unsigned long addr)
+{
+	uint64_t entry = 0;
+
+	if (pread(fd, &entry, sizeof entry,
+		  (off_t)(addr / SHM_PAGE_SIZE * sizeof entry)) != sizeof entry)
+		return false;
+	return (entry >> 63 & 1) && (entry >> 56 & 1);
+}
+
+/* Pages of size-class tables and the library's other variables. */
 #define OTHER_PAGES 3
 
-/* The anonymous mapping that continues the library's last file mapping:
- * its zero-initialised data.  False if there is none. */
-static bool find_bss(unsigned long *bss_start, unsigned long *bss_end)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	unsigned long lib_end = 0, start, end;
-	bool found = false;
+/* The library's zero-initialised data, from its writable segment: the
+ * pages past the file's part, up to the segment's end. */
+struct bss {
+	uintptr_t start, end;
+};
 
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof line, f)) {
-		char path[256] = "";
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255s", &start, &end, path) < 2 ||
-		    strchr(line, '-') > strchr(line, ' '))
-			continue;	/* not a mapping's first line */
-		if (path[0] == '\0' && start == lib_end && lib_end != 0) {
-			*bss_start = start;
-			*bss_end = end;
-			found = true;
-		}
-		if (strstr(path, "libshimmer.so"))
-			lib_end = end;
+static int find_bss(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct bss *bss = arg;
+
+	(void)size;
+	if (strstr(info->dlpi_name, "libshimmer.so") == NULL)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		uintptr_t seg = info->dlpi_addr + ph->p_vaddr;
+		bss->start = shm_align_up(seg + ph->p_filesz, SHM_PAGE_SIZE);
+		bss->end = seg + ph->p_memsz;
+		return 1;
 	}
-	fclose(f);
-	return found;
+	return 0;
 }
 
 int main(void)
@@ -61,22 +71,34 @@ int main(void)
 	/* A small program's allocations: a few blocks of a few sizes. */
 	for (int i = 0; i < 64; i++)
 		p[i] = malloc((size_t)(i % 8 + 1) * 24);
-	for (int i = 0; i < 64; i++)
+	for (int i = 1; i < 64; i++)
 		free(p[i]);
 
-	unsigned long start = 0, end = 0;
-	if (!ok(find_bss(&start, &end), "the library's zero-initialised data is found"))
+	struct bss bss = { 0, 0 };
+	dl_iterate_phdr(find_bss, &bss);
+	if (!ok(bss.end > bss.start, "the library's zero-initialised data is found"))
 		return done_testing();
-	size_t npages = (end - start) / 4096, resident = 0;
-	unsigned char *vec = malloc(npages);
-	if (!ok(vec && mincore((void *)start, end - start, vec) == 0, "mincore reads it"))
+	size_t npages = (bss.end - bss.start + SHM_PAGE_SIZE - 1) / SHM_PAGE_SIZE;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	if (!ok(fd >= 0, "its pages can be looked up"))
 		return done_testing();
-	for (size_t i = 0; i < npages; i++)
-		resident += vec[i] & 1;
-	ok(resident >= 1 && resident <= REGISTRY_PAGES + OTHER_PAGES,
-	   "%zu of its pages are resident, at most %d", resident,
-	   REGISTRY_PAGES + OTHER_PAGES);
-	ok(!(vec[npages - 1] & 1), "none of the library's variables lies past the registry");
-	free(vec);
+	/* Where the registry ends the data, the page of the slot of p[0]'s
+	 * chunk. */
+	size_t slot_page = (bss.end - SHM_REGISTRY_SLOTS +
+			    ((uintptr_t)p[0] >> SHM_CHUNK_SHIFT) - bss.start) / SHM_PAGE_SIZE;
+	size_t resident = 0, stray = 0;
+	for (size_t i = 0; i < npages; i++) {
+		if (!page_written(fd, bss.start + i * SHM_PAGE_SIZE))
+			continue;
+		resident++;
+		if (i >= OTHER_PAGES && i != slot_page)
+			stray++;
+	}
+	ok(resident >= 1 && resident <= OTHER_PAGES + 1,
+	   "%zu of its pages are resident, at most %d", resident, OTHER_PAGES + 1);
+	is(stray, 0, "each is one of the first %d or the registry's for the chunk in use",
+	   OTHER_PAGES);
+	close(fd);
+	free(p[0]);
 	return done_testing();
 }
