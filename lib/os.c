@@ -23,13 +23,20 @@
 # define MAP_NORESERVE 0
 #endif
 
+/* Keep transparent huge pages out of [addr, addr+size), whatever the
+ * system's setting. */
+void shm_os_no_huge(void *addr, size_t size)
+{
+	madvise(addr, size, MADV_NOHUGEPAGE);
+}
+
 /* Apply the transparent-huge-page policy to memory we hand out. */
 static void os_thp(void *p, size_t size)
 {
 	if (shm_opt.thp == SHM_THP_ALWAYS)
 		madvise(p, size, MADV_HUGEPAGE);
 	else if (shm_opt.thp == SHM_THP_NEVER)
-		madvise(p, size, MADV_NOHUGEPAGE);
+		shm_os_no_huge(p, size);
 }
 
 void *shm_os_map(size_t size)
@@ -89,13 +96,6 @@ void shm_os_purge(void *addr, size_t size)
 {
 	if (size)
 		madvise(addr, size, MADV_DONTNEED);
-}
-
-/* Keep transparent huge pages out of [addr, addr+size), whatever the
- * system's setting. */
-void shm_os_no_huge(void *addr, size_t size)
-{
-	madvise(addr, size, MADV_NOHUGEPAGE);
 }
 
 /* Guard pages: make a page inaccessible, or usable again before reuse.  A

@@ -248,7 +248,9 @@ enum shm_reg_kind { SHM_REG_NONE = 0, SHM_REG_CHUNK = 1, SHM_REG_HUGE = 2 };
  * them is set, it reads "none" before start-up without a test, and the
  * free fast path reaches it, and checks an address against its end, with
  * no load besides the slot's own.  (A mapping made at start-up cost two:
- * the base and the bound.)
+ * the base and the bound.)  It takes no transparent huge pages
+ * (shm_registry_init), and page.c is linked last so that it ends the
+ * library's zero-initialised data (Makefile.am).
  */
 #define SHM_REGISTRY_SLOTS ((size_t)1 << (SHM_ADDR_BITS - SHM_CHUNK_SHIFT))
 extern uint8_t shm_registry[SHM_REGISTRY_SLOTS];

@@ -21,7 +21,6 @@
 
 #include "shimmer-internal.h"
 #include "tap.h"
-#include "testutil.h"
 
 /* Whether the page at addr holds data of its own: present and mapped by
  * this process alone (/proc/self/pagemap bits 63 and 56).  A page only
@@ -78,7 +77,7 @@ int main(void)
 	dl_iterate_phdr(find_bss, &bss);
 	if (!ok(bss.end > bss.start, "the library's zero-initialised data is found"))
 		return done_testing();
-	size_t npages = (bss.end - bss.start + SHM_PAGE_SIZE - 1) / SHM_PAGE_SIZE;
+	size_t npages = (shm_align_up(bss.end, SHM_PAGE_SIZE) - bss.start) / SHM_PAGE_SIZE;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 	if (!ok(fd >= 0, "its pages can be looked up"))
 		return done_testing();
