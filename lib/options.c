@@ -49,7 +49,8 @@ const shm_option_def_t shm_option_table[] = {
 	{ "dss", "disabled|primary|secondary", OPT(dss), 0, 2, "secondary",
 	  "brk as a chunk source: first (primary), when mmap fails (secondary), never" },
 	{ "thp", "default|always|never", OPT(thp), 0, 2, "default",
-	  "transparent huge pages for chunks and huge blocks: system default, ask, refuse" },
+	  "transparent huge pages for chunks and huge blocks: the system's "
+	  "setting (none in an arena's first chunk), ask, refuse" },
 	{ "stats_print", BOOL, OPT(stats_print), 0, 1, "false",
 	  "print statistics to stderr at exit" },
 	{ "stats_format", "text|json", OPT(stats_format), 0, 1, "text",

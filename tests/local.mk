@@ -33,6 +33,7 @@ SHIMMER_C_TESTS = \
 	tests/t-lifecycle \
 	tests/t-linked \
 	tests/t-footprint \
+	tests/t-thp \
 	tests/t-dlopen \
 	tests/t-stats \
 	tests/t-ctl \
@@ -97,6 +98,10 @@ tests_t_many_threads_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 tests_t_footprint_SOURCES = tests/t-footprint.c $(TEST_COMMON)
 tests_t_footprint_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_footprint_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
+
+tests_t_thp_SOURCES = tests/t-thp.c $(TEST_COMMON)
+tests_t_thp_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
+tests_t_thp_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 
 tests_t_fork_SOURCES = tests/t-fork.c $(TEST_COMMON)
 tests_t_fork_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-thp - the thp option, as the kernel records it on the chunks' mappings.
+ * Under thp:default an arena's first chunk takes no transparent huge pages
+ * (with the system's setting at always, a small program would otherwise
+ * hold 2 MiB for the few pages it touches) and later chunks are left to the
+ * system; thp:always asks for them everywhere and thp:never refuses them
+ * everywhere.  The kernel shows the advice as the mapping's "hg" and "nh"
+ * flags in /proc/self/smaps, whatever the system's own setting is, so each
+ * case is checked on any machine.  Each runs in a fresh copy of this
+ * program, since the option is read at start-up.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shimmer-internal.h"
+#include "tap.h"
+
+/* The advice flags of the mapping holding addr: 'h' for hg (huge pages
+ * asked for), 'n' for nh (refused), '-' for neither, '?' if not found. */
+static char advice_at(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool inside = false;
+	char found = '?';
+
+	if (f == NULL)
+		return '?';
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		/* A mapping's first line; no field's name parses so. */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			inside = addr >= lo && addr < hi;
+			continue;
+		}
+		if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+			found = strstr(line, " hg") ? 'h' : strstr(line, " nh") ? 'n' : '-';
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* In the copy: a small block, then blocks of 1 MiB (large blocks, served
+ * from the arena's chunks) until one lies in a chunk other than the small
+ * block's; prints the advice on both chunks. */
+static int child(void)
+{
+	void *small = malloc(64);
+	uintptr_t first = (uintptr_t)shm_chunk_of(small), second = 0;
+	void *big[16];
+	int n = 0;
+
+	while (n < 16 && second == 0) {
+		big[n] = malloc((size_t)1 << 20);
+		if (big[n] == NULL)
+			break;
+		if ((uintptr_t)shm_chunk_of(big[n]) != first)
+			second = (uintptr_t)shm_chunk_of(big[n]);
+		n++;
+	}
+	printf("%c %c\n", advice_at(first), second ? advice_at(second) : '?');
+	while (n > 0)
+		free(big[--n]);
+	free(small);
+	return 0;
+}
+
+/* Run a copy under options; its two advice flags in out[0] and out[1]. */
+static bool run_copy(const char *options, char out[2])
+{
+	int fd[2], st;
+	char buf[16] = "";
+	ssize_t len;
+
+	if (pipe(fd))
+		bail("pipe failed");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *argv[] = { (char *)"t-thp", (char *)"child", NULL };
+
+		dup2(fd[1], 1);
+		close(fd[0]);
+		setenv("SHIMMER_OPTIONS", options, 1);
+		execv("/proc/self/exe", argv);
+		_exit(126);
+	}
+	close(fd[1]);
+	while ((len = read(fd[0], buf, sizeof buf - 1)) < 0 && errno == EINTR)
+		;
+	close(fd[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || len < 3)
+		return false;
+	out[0] = buf[0];
+	out[1] = buf[2];
+	return true;
+}
+
+static void check(const char *options, char first, char second, const char *what)
+{
+	char got[2] = { '?', '?' };
+
+	ok(run_copy(options, got), "a copy with %s ran", options);
+	ok(got[0] == first, "%s: the first chunk %s (flag %c)", options, what, got[0]);
+	ok(got[1] == second, "%s: the next chunk %s (flag %c, want %c)", options,
+	   first == second ? "the same" : "is left to the system", got[1], second);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "child") == 0)
+		return child();
+	check("thp:default", 'n', '-', "takes no huge pages");
+	check("thp:always", 'h', 'h', "asks for huge pages");
+	check("thp:never", 'n', 'n', "refuses huge pages");
+	return done_testing();
+}
