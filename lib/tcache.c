@@ -295,22 +295,27 @@ void shm_tcache_locked(shm_tcache_t *tc, bool waited)
 }
 
 /*
- * A thread that exits leaves its cache, objects and all, to the next
- * thread made (the most recently retired cache goes first).  A program
- * that runs a thread per task would otherwise flush every object of the
- * cache back to its slab at each exit, a lock round trip and a walk over
- * cold slab headers per class, only for the next thread to refill the
- * same classes from the same slabs (bench/threads spent 14 % of its time
- * in those flushes, and ran 5 % faster without them).  Objects that no
- * thread takes over go back once their cache has stayed spare for the
- * decay time (spares_flush), or at malloc_trim.
+ * A thread that exits leaves its cache to the next thread made (the most
+ * recently retired cache goes first), with up to SHM_RETIRE_KEEP_BYTES of
+ * objects in each bin.  A program that runs a thread per task would
+ * otherwise flush every object of the cache back to its slab at each exit,
+ * a lock round trip and a walk over cold slab headers per class, only for
+ * the next thread to refill the same classes from the same slabs
+ * (bench/threads spent 14 % of its time in those flushes, and ran 5 %
+ * faster without them).  The rest goes back: threads that free each
+ * other's blocks move objects between caches at random, and with nothing
+ * taken back at exit the bins of generations of short threads, too short
+ * to see an idle-bin pass, drifted up to their bounds and kept slab pages
+ * resident for it (bench/threads peaked 5 % higher, at the same speed).
+ * Objects that no thread takes over go back once their cache has stayed
+ * spare for the decay time (spares_flush), or at malloc_trim.
  */
 static void tcache_retire(shm_tcache_t *tc)
 {
 	bool holding = false;
 
 	for (unsigned cls = 0; cls < SHM_NCLASSES; cls++) {
-		shm_tcache_merge(tc, cls);
+		shm_tcache_flush(tc, cls, shm_tcache_retire_keep(cls));
 		holding |= shm_tcache_bin(tc, cls)->count != 0;
 	}
 	if (tc->arena)

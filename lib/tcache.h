@@ -63,6 +63,17 @@ extern shm_tcache_t shm_tcache_none;
  * (bench/README). */
 #define SHM_REFILL_BYTES ((size_t)4 << 10)
 
+/* The most bytes of objects a bin keeps, at least one object, when its
+ * thread exits and leaves the cache to the next (tcache_retire). */
+#define SHM_RETIRE_KEEP_BYTES ((size_t)1 << 10)
+
+static inline unsigned shm_tcache_retire_keep(unsigned cls)
+{
+	size_t keep = SHM_RETIRE_KEEP_BYTES / shm_classes[cls].size;
+
+	return keep ? (unsigned)keep : 1;
+}
+
 /* The thread's cache, or &shm_tcache_none. */
 extern __thread shm_tcache_t *shm_tls_cache
 	__attribute__((tls_model("initial-exec")));
