@@ -129,6 +129,8 @@ void *shm_os_dss_alloc(size_t size, size_t align)
 		}
 	}
 	pthread_mutex_unlock(&shm_dss_lock);
+	if (result)
+		os_thp(result, size);
 	return result;
 }
 

@@ -138,12 +138,6 @@ static void run_unmake_free(shm_arena_t *arena, shm_page_t *head)
  * a region are only touched once handed out, so what is mapped ahead
  * costs address space, not memory; a program with little heap maps one
  * chunk, then two.
- *   That first chunk takes no transparent huge pages unless the thp option
- * asks for them.  With the system's setting at always, the first fault in
- * each half of a chunk would take 2 MiB, where a small program touches a
- * few pages of its headers and slabs: bench/fastpath's two arenas peaked
- * at 5.8 MiB that way, against 1.7.  A program that outgrows the first
- * chunk gets the system's setting in the others.
  */
 static void *chunk_map_region(shm_arena_t *arena)
 {
@@ -157,8 +151,6 @@ static void *chunk_map_region(shm_arena_t *arena)
 		}
 		if (p == NULL)
 			return NULL;
-		if (arena->region_chunks == 0 && shm_opt.thp == SHM_THP_DEFAULT)
-			shm_os_no_huge(p, SHM_CHUNK_SIZE);
 		arena->region_next = p;
 		arena->region_end = p + n * SHM_CHUNK_SIZE;
 		if (n < REGION_MAX_CHUNKS)
@@ -193,6 +185,16 @@ static void *chunk_map(shm_arena_t *arena, bool *used)
 	return p;
 }
 
+/*
+ * A chunk made while its arena has none takes no transparent huge pages
+ * unless the thp option asks for them.  With the system's setting at
+ * always, the first fault in each half of a chunk would take 2 MiB, where
+ * a small program touches a few pages of its headers and slabs:
+ * bench/fastpath's two arenas peaked at 5.8 MiB that way, against 1.7.  A
+ * program that outgrows its arenas' first chunks gets the system's setting
+ * in the others.  (An arena's very first chunk is the whole of its first
+ * region, so there the advice splits no mapping.)
+ */
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 {
 	bool used;
@@ -200,6 +202,8 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 
 	if (chunk == NULL)
 		return NULL;
+	if (arena->chunks == NULL && shm_opt.thp == SHM_THP_DEFAULT)
+		shm_os_no_huge(chunk, SHM_CHUNK_SIZE);
 	chunk->arena = arena;
 	chunk->from_dss = shm_os_dss_owns(chunk);
 	chunk->free_pages = SHM_RUN_MAX_PAGES;

@@ -5,10 +5,11 @@
  * (with the system's setting at always, a small program would otherwise
  * hold 2 MiB for the few pages it touches) and later chunks are left to the
  * system; thp:always asks for them everywhere and thp:never refuses them
- * everywhere.  The kernel shows the advice as the mapping's "hg" and "nh"
- * flags in /proc/self/smaps, whatever the system's own setting is, so each
- * case is checked on any machine.  Each runs in a fresh copy of this
- * program, since the option is read at start-up.
+ * everywhere; chunks from brk (dss:primary) are no different.  The kernel
+ * shows the advice as the mapping's "hg" and "nh" flags in
+ * /proc/self/smaps, whatever the system's own setting is, so each case is
+ * checked on any machine.  Each runs in a fresh copy of this program,
+ * since the option is read at start-up.
  */
 #include "config.h"
 
@@ -25,8 +26,9 @@
 #include "tap.h"
 
 /* The advice flags of the mapping holding addr: 'h' for hg (huge pages
- * asked for), 'n' for nh (refused), '-' for neither, '?' if not found. */
-static char advice_at(uintptr_t addr)
+ * asked for), 'n' for nh (refused), '-' for neither, '?' if not found;
+ * *brk tells whether the mapping is the program's heap. */
+static char advice_at(uintptr_t addr, bool *brk)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
@@ -40,6 +42,8 @@ static char advice_at(uintptr_t addr)
 		/* A mapping's first line; no field's name parses so. */
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
 			inside = addr >= lo && addr < hi;
+			if (inside)
+				*brk = strstr(line, "[heap]") != NULL;
 			continue;
 		}
 		if (inside && strncmp(line, "VmFlags:", 8) == 0) {
@@ -53,7 +57,8 @@ static char advice_at(uintptr_t addr)
 
 /* In the copy: a small block, then blocks of 1 MiB (large blocks, served
  * from the arena's chunks) until one lies in a chunk other than the small
- * block's; prints the advice on both chunks. */
+ * block's; prints the advice on both chunks, and 'b' if both came from
+ * brk, else 'm'. */
 static int child(void)
 {
 	void *small = malloc(64);
@@ -69,15 +74,19 @@ static int child(void)
 			second = (uintptr_t)shm_chunk_of(big[n]);
 		n++;
 	}
-	printf("%c %c\n", advice_at(first), second ? advice_at(second) : '?');
+	bool brk1 = false, brk2 = false;
+	char first_advice = advice_at(first, &brk1);
+	char second_advice = second ? advice_at(second, &brk2) : '?';
+	printf("%c %c %c\n", first_advice, second_advice, brk1 && brk2 ? 'b' : 'm');
 	while (n > 0)
 		free(big[--n]);
 	free(small);
 	return 0;
 }
 
-/* Run a copy under options; its two advice flags in out[0] and out[1]. */
-static bool run_copy(const char *options, char out[2])
+/* Run a copy under options; its two advice flags in out[0] and out[1],
+ * where its chunks came from in out[2]. */
+static bool run_copy(const char *options, char out[3])
 {
 	int fd[2], st;
 	char buf[16] = "";
@@ -102,18 +111,23 @@ static bool run_copy(const char *options, char out[2])
 	close(fd[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || len < 3)
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || len < 5)
 		return false;
 	out[0] = buf[0];
 	out[1] = buf[2];
+	out[2] = buf[4];
 	return true;
 }
 
-static void check(const char *options, char first, char second, const char *what)
+/* Run a copy under options and check the advice on its first chunk and
+ * the next, and that they came from brk or not, as the options say. */
+static void check(const char *options, bool brk, char first, char second,
+		  const char *what)
 {
-	char got[2] = { '?', '?' };
+	char got[3] = { '?', '?', '?' };
 
-	ok(run_copy(options, got), "a copy with %s ran", options);
+	ok(run_copy(options, got) && got[2] == (brk ? 'b' : 'm'),
+	   "a copy with %s ran, its chunks from %s", options, brk ? "brk" : "mmap");
 	ok(got[0] == first, "%s: the first chunk %s (flag %c)", options, what, got[0]);
 	ok(got[1] == second, "%s: the next chunk %s (flag %c, want %c)", options,
 	   first == second ? "the same" : "is left to the system", got[1], second);
@@ -123,8 +137,11 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "child") == 0)
 		return child();
-	check("thp:default", 'n', '-', "takes no huge pages");
-	check("thp:always", 'h', 'h', "asks for huge pages");
-	check("thp:never", 'n', 'n', "refuses huge pages");
+	check("thp:default", false, 'n', '-', "takes no huge pages");
+	check("thp:always", false, 'h', 'h', "asks for huge pages");
+	check("thp:never", false, 'n', 'n', "refuses huge pages");
+	check("thp:default,dss:primary", true, 'n', '-', "takes no huge pages");
+	check("thp:always,dss:primary", true, 'h', 'h', "asks for huge pages");
+	check("thp:never,dss:primary", true, 'n', 'n', "refuses huge pages");
 	return done_testing();
 }
