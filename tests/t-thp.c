@@ -137,6 +137,12 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "child") == 0)
 		return child();
+	/* A kernel built without transparent huge pages refuses the advice
+	 * and shows no flags. */
+	if (access("/sys/kernel/mm/transparent_hugepage", F_OK) != 0) {
+		skip(18, "this kernel has no transparent huge pages");
+		return done_testing();
+	}
 	check("thp:default", false, 'n', '-', "takes no huge pages");
 	check("thp:always", false, 'h', 'h', "asks for huge pages");
 	check("thp:never", false, 'n', 'n', "refuses huge pages");
