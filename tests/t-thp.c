@@ -13,17 +13,16 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shimmer-internal.h"
 #include "tap.h"
+#include "testutil.h"
 
 /* The advice flags of the mapping holding addr: 'h' for hg (huge pages
  * asked for), 'n' for nh (refused), '-' for neither, '?' if not found;
@@ -88,30 +87,10 @@ static int child(void)
  * where its chunks came from in out[2]. */
 static bool run_copy(const char *options, char out[3])
 {
-	int fd[2], st;
-	char buf[16] = "";
-	ssize_t len;
+	char buf[16];
 
-	if (pipe(fd))
-		bail("pipe failed");
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		char *argv[] = { (char *)"t-thp", (char *)"child", NULL };
-
-		dup2(fd[1], 1);
-		close(fd[0]);
-		setenv("SHIMMER_OPTIONS", options, 1);
-		execv("/proc/self/exe", argv);
-		_exit(126);
-	}
-	close(fd[1]);
-	while ((len = read(fd[0], buf, sizeof buf - 1)) < 0 && errno == EINTR)
-		;
-	close(fd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || len < 5)
+	if (run_self_copy("child", options, buf, sizeof buf) != 0 ||
+	    strlen(buf) < 5)
 		return false;
 	out[0] = buf[0];
 	out[1] = buf[2];

@@ -16,12 +16,10 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shimmer.h"
@@ -196,36 +194,15 @@ static int retained_child(void)
 
 static void test_trim_alone(void)
 {
-	int fd[2], st;
-	char buf[256] = "";
+	char buf[256];
 	size_t total = 0, full = 0, freed = 0, trimmed = 0;
-	ssize_t n, len = 0;
 	int r = -1;
-	pid_t pid;
+	int status = run_self_copy("retained", "decay_ms:3600000,retain_chunks:1024",
+				   buf, sizeof buf);
 
-	if (pipe(fd))
-		bail("pipe failed");
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = { (char *)"t-trim", (char *)"retained", NULL };
-
-		dup2(fd[1], 1);
-		close(fd[0]);
-		setenv("SHIMMER_OPTIONS", "decay_ms:3600000,retain_chunks:1024", 1);
-		execv("/proc/self/exe", argv);
-		_exit(126);
-	}
-	close(fd[1]);
-	while (len < (ssize_t)sizeof buf - 1 &&
-	       (n = read(fd[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
-		len += n;
-	close(fd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
 	int parsed = sscanf(buf, "%zu %zu %zu %zu %d", &total, &full, &freed,
 			    &trimmed, &r) == 5;
-	ok(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && parsed,
+	ok(status == 0 && parsed,
 	   "a copy with decay_ms:3600000,retain_chunks:1024 ran");
 	diag("retained: %zu MiB in blocks; RSS full %zu, after free %zu, after trim %zu MiB",
 	     total / MiB, full / MiB, freed / MiB, trimmed / MiB);

@@ -16,11 +16,14 @@
 #define SHIMMER_TESTUTIL_H
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Not declared by older C libraries' headers; Shimmer exports them. */
@@ -37,6 +40,49 @@ static inline int in_shimmer(void *addr, const char **where)
 		return 0;
 	*where = info.dli_fname;
 	return strstr(info.dli_fname, "libshimmer") != NULL;
+}
+
+/*
+ * Run this test program again, as "name arg", with SHIMMER_OPTIONS set to
+ * options (options are read once, at start-up), reading what it prints to
+ * standard output into out (at most cap - 1 bytes, then a NUL).  Its exit
+ * status, or -1 if it could not be run or did not exit.
+ */
+static inline int run_self_copy(const char *arg, const char *options,
+				char *out, size_t cap)
+{
+	int fd[2], st;
+	size_t len = 0;
+
+	if (pipe(fd))
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *argv[] = { (char *)"copy", (char *)arg, NULL };
+
+		dup2(fd[1], 1);
+		close(fd[0]);
+		setenv("SHIMMER_OPTIONS", options, 1);
+		execv("/proc/self/exe", argv);
+		_exit(126);
+	}
+	close(fd[1]);
+	while (len < cap - 1) {
+		ssize_t n = read(fd[0], out + len, cap - 1 - len);
+		if (n > 0)
+			len += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
+	out[len] = '\0';
+	close(fd[0]);
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static inline size_t hide_size(size_t n)
