@@ -192,8 +192,8 @@ static void *chunk_map(shm_arena_t *arena, bool *used)
  * a small program touches a few pages of its headers and slabs:
  * bench/fastpath's two arenas peaked at 5.8 MiB that way, against 1.7.  A
  * program that outgrows its arenas' first chunks gets the system's setting
- * in the others.  (An arena's very first chunk is the whole of its first
- * region, so there the advice splits no mapping.)
+ * in the others.  (An arena's very first chunk is most often the whole of
+ * its first region, and there the advice splits no mapping.)
  */
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 {

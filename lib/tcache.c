@@ -5,8 +5,8 @@
  * A cache is made on a thread's first allocation or free of a small block,
  * registered with a pthread key whose destructor retires it when the
  * thread exits, and then kept on a free list for the next thread (caches
- * live in base memory), objects and all.  It takes an arena at its first
- * refill or large block.
+ * live in base memory) with a few of its objects (tcache_retire).  It
+ * takes an arena at its first refill or large block.
  */
 #include "tcache.h"
 
