@@ -63,15 +63,15 @@ extern shm_tcache_t shm_tcache_none;
  * (bench/README). */
 #define SHM_REFILL_BYTES ((size_t)4 << 10)
 
-/* The most bytes of objects a bin keeps, at least one object, when its
- * thread exits and leaves the cache to the next (tcache_retire). */
+/* The most bytes of objects a bin keeps when its thread exits and leaves
+ * the cache to the next (tcache_retire): none of a class above it, whose
+ * one object would be worth less to the next thread than the up to 64 KiB
+ * it pins while the cache waits spare. */
 #define SHM_RETIRE_KEEP_BYTES ((size_t)1 << 10)
 
 static inline unsigned shm_tcache_retire_keep(unsigned cls)
 {
-	size_t keep = SHM_RETIRE_KEEP_BYTES / shm_classes[cls].size;
-
-	return keep ? (unsigned)keep : 1;
+	return (unsigned)(SHM_RETIRE_KEEP_BYTES / shm_classes[cls].size);
 }
 
 /* The thread's cache, or &shm_tcache_none. */

@@ -181,16 +181,17 @@ static void *trim_thread(void *arg)
 	return NULL;
 }
 
-/* What a thread's cache was and held in 96-byte objects when it exited,
- * or when it was made. */
+/* What a thread's cache was and held in objects of size bytes when it
+ * exited, or when it was made. */
 struct handed {
+	size_t size;
 	shm_tcache_t *tc;
 	unsigned count;
 };
 
-static unsigned count96(shm_tcache_t *tc)
+static unsigned count_held(shm_tcache_t *tc, size_t size)
 {
-	return shm_tcache_bin(tc, shm_size_class(96))->count;
+	return shm_tcache_bin(tc, shm_size_class(size))->count;
 }
 
 static void *leave_thread(void *arg)
@@ -199,11 +200,11 @@ static void *leave_thread(void *arg)
 	void *blocks[100];
 
 	for (unsigned i = 0; i < 100; i++)
-		blocks[i] = malloc(96);
+		blocks[i] = malloc(h->size);
 	for (unsigned i = 0; i < 100; i++)
 		free(blocks[i]);
 	h->tc = shm_tls_cache;
-	h->count = count96(h->tc);
+	h->count = count_held(h->tc, h->size);
 	return NULL;
 }
 
@@ -214,22 +215,23 @@ static void *take_thread(void *arg)
 
 	free(first);
 	h->tc = shm_tls_cache;
-	h->count = count96(h->tc);
+	h->count = count_held(h->tc, h->size);
 	return NULL;
 }
 
 /* What a bin of 96-byte objects that held count keeps at its thread's
- * exit. */
+ * exit: at most 1 KiB of them. */
 static unsigned kept96(unsigned count)
 {
-	unsigned keep = shm_tcache_retire_keep(shm_size_class(96));
+	unsigned keep = (unsigned)(SHM_RETIRE_KEEP_BYTES / 96);
 
 	return count < keep ? count : keep;
 }
 
 static void spares(void)
 {
-	struct handed left, taken;
+	struct handed left = { .size = 96 }, taken = { .size = 96 };
+	struct handed big = { .size = 4096 };
 
 	run(leave_thread, &left);
 	run(take_thread, &taken);
@@ -240,15 +242,20 @@ static void spares(void)
 
 	run(leave_thread, &left);
 	malloc_trim(0);
-	ok(left.count > 0 && count96(left.tc) == 0,
+	ok(left.count > 0 && count_held(left.tc, 96) == 0,
 	   "malloc_trim gives back what a cache left spare holds");
 
+	run(leave_thread, &big);
+	ok(big.count > 0 && count_held(big.tc, 4096) == 0,
+	   "a bin of blocks over 1 KiB hands on none of its %u", big.count);
+	malloc_trim(0);
+
 	run(leave_thread, &left);
-	ok(count96(left.tc) == kept96(left.count), "a spare cache keeps them");
+	ok(count_held(left.tc, 96) == kept96(left.count), "a spare cache keeps them");
 	left.tc->gc_stamp = shm_now_ms() - shm_opt.decay_ms;
 	usleep((shm_decay_every() + 1) * 1000);	/* a poll is due */
 	bin_pass();
-	is(count96(left.tc), 0, "until it stayed spare for the decay time");
+	is(count_held(left.tc, 96), 0, "until it stayed spare for the decay time");
 }
 
 static int cmp_ptr(const void *a, const void *b)
