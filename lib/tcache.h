@@ -64,9 +64,9 @@ extern shm_tcache_t shm_tcache_none;
 #define SHM_REFILL_BYTES ((size_t)4 << 10)
 
 /* The most bytes of objects a bin keeps when its thread exits and leaves
- * the cache to the next (tcache_retire): none of a class above it, whose
- * one object would be worth less to the next thread than the up to 64 KiB
- * it pins while the cache waits spare. */
+ * the cache to the next (tcache_retire); so none of a class of larger
+ * objects, one of which would pin up to 64 KiB while the cache waits
+ * spare, for a next thread that may never use the class. */
 #define SHM_RETIRE_KEEP_BYTES ((size_t)1 << 10)
 
 static inline unsigned shm_tcache_retire_keep(unsigned cls)

@@ -248,7 +248,6 @@ static void spares(void)
 	run(leave_thread, &big);
 	ok(big.count > 0 && count_held(big.tc, 4096) == 0,
 	   "a bin of blocks over 1 KiB hands on none of its %u", big.count);
-	malloc_trim(0);
 
 	run(leave_thread, &left);
 	ok(count_held(left.tc, 96) == kept96(left.count), "a spare cache keeps them");
