@@ -96,7 +96,7 @@ static uint32_t index_fit(shm_arena_t *arena, size_t n)
  * header, which holds nothing else, untouched in a chunk that is never
  * filled. */
 static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
-			  size_t n, uint8_t dirty, uint32_t stamp)
+			  size_t n, bool dirty, uint32_t stamp)
 {
 	shm_page_t *head = &chunk->pages[idx];
 
@@ -110,15 +110,66 @@ static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		tail->npages = (uint32_t)n;
 	}
 	index_insert(arena, head);
-	if (dirty)
-		arena->pub->dirty_pages += n;
 }
 
-static void run_unmake_free(shm_arena_t *arena, shm_page_t *head)
+/* ---- Dirty map ----------------------------------------------------------- */
+
+enum dirty_op { DIRTY_COUNT, DIRTY_SET, DIRTY_CLEAR };
+
+/* How many of pages [idx, idx+n) the chunk's dirty map has set, before
+ * setting or clearing them all for DIRTY_SET and DIRTY_CLEAR. */
+static size_t dirty_range(shm_chunk_t *chunk, size_t idx, size_t n,
+			  enum dirty_op op)
 {
-	index_remove(arena, head);
-	if (head->dirty)
-		arena->pub->dirty_pages -= head->npages;
+	size_t count = 0, end = idx + n;
+
+	while (idx < end) {
+		size_t w = idx >> 6, stop = end - (w << 6) < 64 ? end - (w << 6) : 64;
+		uint64_t mask = (stop == 64 ? ~0ull : (1ull << stop) - 1) &
+				(~0ull << (idx & 63));
+		uint64_t *word = &chunk->dirty_map[w];
+
+		count += (size_t)__builtin_popcountll(*word & mask);
+		if (op == DIRTY_SET)
+			*word |= mask;
+		else if (op == DIRTY_CLEAR)
+			*word &= ~mask;
+		idx = (w << 6) + stop;
+	}
+	return count;
+}
+
+static bool dirty_any(shm_chunk_t *chunk, size_t idx, size_t n)
+{
+	return dirty_range(chunk, idx, n, DIRTY_COUNT) != 0;
+}
+
+/* Pages [idx, idx+n) may now hold data, and count as dirty. */
+static void dirty_mark(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		       size_t n)
+{
+	arena->pub->dirty_pages += n - dirty_range(chunk, idx, n, DIRTY_SET);
+}
+
+/* Pages [idx, idx+n) were purged or are taken: how many were dirty. */
+static size_t dirty_clean(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+			  size_t n)
+{
+	size_t was = dirty_range(chunk, idx, n, DIRTY_CLEAR);
+
+	arena->pub->dirty_pages -= was;
+	return was;
+}
+
+/* Give a free run's pages back to the OS; they read as zero after. */
+static void run_purge(shm_arena_t *arena, shm_page_t *run)
+{
+	shm_chunk_t *chunk = shm_chunk_of(run);
+	size_t idx = page_idx(run);
+
+	shm_os_purge(shm_page_addr(chunk, idx), (size_t)run->npages << SHM_PAGE_SHIFT);
+	dirty_clean(arena, chunk, idx, run->npages);
+	run->dirty = 0;
 }
 
 /* ---- Chunks -------------------------------------------------------------- */
@@ -216,6 +267,8 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 	arena->nempty++;
 	run_make_free(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES, used,
 		      shm_now_ms());
+	if (used)
+		dirty_mark(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES);
 	shm_registry_set(chunk, SHM_REG_CHUNK);
 	return chunk;
 }
@@ -224,7 +277,8 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
  * its address space is the caller's to unmap or hand on. */
 static void chunk_unlink(shm_arena_t *arena, shm_chunk_t *chunk)
 {
-	run_unmake_free(arena, &chunk->pages[SHM_HEADER_PAGES]);
+	index_remove(arena, &chunk->pages[SHM_HEADER_PAGES]);
+	dirty_clean(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES);
 	if (chunk->prev)
 		chunk->prev->next = chunk->next;
 	else
@@ -246,10 +300,7 @@ static bool chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 	if (chunk->from_dss) {
 		if (!run->dirty)
 			return false;
-		shm_os_purge(shm_page_addr(chunk, SHM_HEADER_PAGES),
-			     SHM_RUN_MAX_PAGES << SHM_PAGE_SHIFT);
-		arena->pub->dirty_pages -= SHM_RUN_MAX_PAGES;
-		run->dirty = 0;
+		run_purge(arena, run);
 		return true;
 	}
 	chunk_unlink(arena, chunk);
@@ -267,10 +318,9 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 	shm_page_t *head = arena->runs[fit];
 	shm_chunk_t *chunk = shm_chunk_of(head);
 	size_t idx = page_idx(head);
-	uint8_t dirty = head->dirty;
 	uint32_t stamp = head->stamp;
 
-	run_unmake_free(arena, head);
+	index_remove(arena, head);
 	if (chunk->free_pages == SHM_RUN_MAX_PAGES)
 		arena->nempty--;
 	chunk->free_pages -= (uint32_t)npages;
@@ -282,10 +332,12 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 	size_t lead = start - idx, trail = fit - lead - npages;
 
 	if (lead)
-		run_make_free(arena, chunk, idx, lead, dirty, stamp);
+		run_make_free(arena, chunk, idx, lead,
+			      dirty_any(chunk, idx, lead), stamp);
 	if (trail)
-		run_make_free(arena, chunk, start + npages, trail, dirty, stamp);
-	*zeroed = !dirty;
+		run_make_free(arena, chunk, start + npages, trail,
+			      dirty_any(chunk, start + npages, trail), stamp);
+	*zeroed = dirty_clean(arena, chunk, start, npages) == 0;
 	return (void *)addr;
 }
 
@@ -357,11 +409,24 @@ void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
  * idled for the decay time (stale: a bin's kept slab) are purged now, as
  * all are with decay_ms:0, before joining, so clean neighbours stay
  * clean. */
+/* A free neighbour about to join a run freed now: the joined run takes
+ * the new stamp, which would keep the neighbour's dirty pages another
+ * decay time, so those already due are purged first, as the next decay
+ * pass would have.  Whether the neighbour still has dirty pages. */
+static bool run_join(shm_arena_t *arena, shm_page_t *run, uint32_t now)
+{
+	index_remove(arena, run);
+	if (run->dirty && shm_decay_due(now, run->stamp))
+		run_purge(arena, run);
+	return run->dirty;
+}
+
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages, bool stale)
 {
 	size_t end = idx + npages;
-	uint8_t dirty = 1;
+	uint32_t now = shm_now_ms();
+	bool dirty = true;
 
 	/* The run's own head and tail say FREE even when they end up inside a
 	 * coalesced run, so a second free of the block is recognised. */
@@ -370,24 +435,22 @@ void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 	chunk->free_pages += (uint32_t)npages;
 	if (stale || shm_opt.decay_ms == 0) {
 		shm_os_purge(shm_page_addr(chunk, idx), npages << SHM_PAGE_SHIFT);
-		dirty = 0;
+		dirty = false;
+	} else {
+		dirty_mark(arena, chunk, idx, npages);
 	}
 	if (idx > SHM_HEADER_PAGES &&
 	    chunk->pages[idx - 1].kind == SHM_PAGE_FREE) {
 		size_t n = chunk->pages[idx - 1].npages;
-		shm_page_t *prev = &chunk->pages[idx - n];
-		dirty |= prev->dirty;
-		run_unmake_free(arena, prev);
+		dirty |= run_join(arena, &chunk->pages[idx - n], now);
 		idx -= n;
 	}
 	if (end < SHM_CHUNK_PAGES && chunk->pages[end].kind == SHM_PAGE_FREE) {
 		shm_page_t *next = &chunk->pages[end];
-		dirty |= next->dirty;
+		dirty |= run_join(arena, next, now);
 		end += next->npages;
-		run_unmake_free(arena, next);
 	}
 
-	uint32_t now = shm_now_ms();
 	run_make_free(arena, chunk, idx, end - idx, dirty, now);
 
 	if (chunk->free_pages == SHM_RUN_MAX_PAGES) {
@@ -419,12 +482,13 @@ bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		return false;
 
 	size_t rest = next->npages - more;
-	uint8_t dirty = next->dirty;
 	uint32_t stamp = next->stamp;
 
-	run_unmake_free(arena, next);
+	index_remove(arena, next);
 	if (rest)
-		run_make_free(arena, chunk, end + more, rest, dirty, stamp);
+		run_make_free(arena, chunk, end + more, rest,
+			      dirty_any(chunk, end + more, rest), stamp);
+	dirty_clean(arena, chunk, end, more);
 	chunk->free_pages -= (uint32_t)more;
 	return true;
 }
@@ -522,11 +586,7 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 					continue;
 				if (!all && !shm_decay_due(now, run->stamp))
 					continue;
-				shm_os_purge(shm_page_addr(shm_chunk_of(run),
-							   page_idx(run)),
-					     n << SHM_PAGE_SHIFT);
-				run->dirty = 0;
-				arena->pub->dirty_pages -= n;
+				run_purge(arena, run);
 				if (released)
 					*released = true;
 			}

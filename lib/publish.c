@@ -130,7 +130,10 @@ static void snap_chunk(shm_chunk_t *chunk, unsigned arena, shm_pub_chunk_t *out)
 		size_t n = pg->npages ? pg->npages : 1;
 
 		if (pg->kind == SHM_PAGE_FREE) {
-			snap_run(out, i, n, pg->dirty ? 'd' : '.', ' ');
+			snap_run(out, i, n, '.', ' ');
+			for (size_t j = i; pg->dirty && j < i + n; j++)
+				if (shm_page_dirty(chunk, j))
+					out->state[j] = 'd';
 		} else if (pg->kind == SHM_PAGE_LARGE) {
 			snap_run(out, i, n, 'l', ' ');
 			out->state[i] = 'L';

@@ -138,7 +138,8 @@ typedef struct shm_page {
 	uint16_t nfree;		/* slab head: objects on the free list + fresh */
 	uint16_t fresh;		/* slab head: first never-used object index */
 	uint8_t kind;		/* enum shm_page_kind */
-	uint8_t dirty;		/* free run head: pages may hold data */
+	uint8_t dirty;		/* free run head: some of its pages may hold
+				 * data (the chunk's dirty map says which) */
 	uint8_t listed;		/* slab head: on its bin's list */
 	/* Slab head kept empty: a decay pass has seen it so, at stamp. */
 	uint8_t idle;
@@ -149,11 +150,19 @@ typedef struct shm_page {
 
 struct shm_arena;
 
+#define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)
+
 typedef struct shm_chunk {
 	struct shm_arena *arena;
 	struct shm_chunk *next, *prev;	/* the arena's chunks */
 	uint32_t free_pages;		/* pages in free runs */
 	uint8_t from_dss;		/* came from brk: never unmapped */
+	/* A bit per page, set while the page is free and may hold data:
+	 * freed and not purged since, or taken from a mapping that was in
+	 * use.  Kept per page because a run freed next to a clean one joins
+	 * it, and only the pages that held blocks have anything to purge or
+	 * fail to read as zero (page.c). */
+	uint64_t dirty_map[SHM_RUN_WORDS];
 	/* Per page, what the free fast path needs of a slab page, kept by
 	 * the slab code (arena.c): see shm_slab_slot. */
 	uint32_t slab_map[SHM_CHUNK_PAGES];
@@ -177,6 +186,11 @@ static inline size_t shm_page_index(const shm_chunk_t *chunk, const void *p)
 static inline void *shm_page_addr(shm_chunk_t *chunk, size_t idx)
 {
 	return (char *)chunk + (idx << SHM_PAGE_SHIFT);
+}
+
+static inline bool shm_page_dirty(const shm_chunk_t *chunk, size_t idx)
+{
+	return (chunk->dirty_map[idx >> 6] >> (idx & 63)) & 1;
 }
 
 /*
@@ -331,8 +345,6 @@ typedef struct shm_bin {
 	shm_page_t *kept;
 	unsigned colour;		/* the next slab's, 0 to ncolours - 1 */
 } shm_bin_t;
-
-#define SHM_RUN_WORDS ((SHM_CHUNK_PAGES + 63) / 64)
 
 /* The fewest pages a large block takes from the huge cache (shm_huge_lend):
  * fewer fault in cheaply enough, and each move may split a kernel mapping. */

@@ -24,6 +24,7 @@ SHIMMER_C_TESTS = \
 	tests/t-realloc \
 	tests/t-calloc \
 	tests/t-lend \
+	tests/t-dirty \
 	tests/t-trim \
 	tests/t-stress \
 	tests/t-xthread \
@@ -70,6 +71,10 @@ tests_t_realloc_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 tests_t_calloc_SOURCES = tests/t-calloc.c $(TEST_COMMON)
 tests_t_calloc_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
 tests_t_calloc_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
+
+tests_t_dirty_SOURCES = tests/t-dirty.c $(TEST_COMMON)
+tests_t_dirty_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
+tests_t_dirty_LDADD = lib/libshimmer.la $(PTHREAD_LIBS)
 
 tests_t_lend_SOURCES = tests/t-lend.c $(TEST_COMMON)
 tests_t_lend_CFLAGS = $(AM_CFLAGS) $(TEST_NOBUILTIN)
