@@ -25,7 +25,7 @@ static void line_str(line_t *l, const char *s, size_t max)
 	l->len += n;
 }
 
-size_t shm_fmt_u64(char *buf, uint64_t v)
+SHM_COLD size_t shm_fmt_u64(char *buf, uint64_t v)
 {
 	char tmp[24];
 	size_t n = 0, i;
@@ -40,7 +40,7 @@ size_t shm_fmt_u64(char *buf, uint64_t v)
 	return n;
 }
 
-size_t shm_fmt_hex(char *buf, uint64_t v)
+SHM_COLD size_t shm_fmt_hex(char *buf, uint64_t v)
 {
 	static const char digits[] = "0123456789abcdef";
 	char tmp[24];
@@ -83,7 +83,7 @@ static void diagnose(const char *func, const void *p, const char *problem,
 }
 
 /* Damage the allocator cannot step around: always the end. */
-void shm_fatal(const char *func, const void *p, const char *problem,
+SHM_COLD void shm_fatal(const char *func, const void *p, const char *problem,
 	       unsigned cls)
 {
 	diagnose(func, p, problem, cls);
@@ -93,7 +93,7 @@ void shm_fatal(const char *func, const void *p, const char *problem,
 /* A misuse by the program (an invalid or double free, a size mismatch):
  * the end too, unless on_error:report asked to carry on, in which case the
  * caller leaves the block alone and returns. */
-void shm_report(const char *func, const void *p, const char *problem,
+SHM_COLD void shm_report(const char *func, const void *p, const char *problem,
 		unsigned cls)
 {
 	diagnose(func, p, problem, cls);
@@ -102,7 +102,7 @@ void shm_report(const char *func, const void *p, const char *problem,
 }
 
 /* "shimmer: " a b c, each part cut short if very long. */
-void shm_warn(const char *a, const char *b, const char *c)
+SHM_COLD void shm_warn(const char *a, const char *b, const char *c)
 {
 	line_t l = { .len = 0 };
 

@@ -229,7 +229,7 @@ static int ctl_arena(const char *rest, void *oldp, size_t *oldlenp,
 	return 0;
 }
 
-SHM_EXPORT int shimmer_ctl(const char *name, void *oldp, size_t *oldlenp,
+SHM_EXPORT SHM_COLD int shimmer_ctl(const char *name, void *oldp, size_t *oldlenp,
 			   const void *newp, size_t newlen)
 {
 	static const char *const version = SHIMMER_VERSION;

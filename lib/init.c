@@ -50,7 +50,7 @@ static SHM_COLD SHM_NORETURN void start_failed(const char *what)
 	abort();
 }
 
-void shm_start_slow(void)
+SHM_COLD void shm_start_slow(void)
 {
 	pthread_mutex_lock(&start_lock);
 	if (shm_started) {

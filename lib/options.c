@@ -147,7 +147,7 @@ static const char *opt_accepted(const shm_option_def_t *def, char *buf)
 	return buf;
 }
 
-const shm_option_def_t *shm_option_find(const char *key, size_t len)
+SHM_COLD const shm_option_def_t *shm_option_find(const char *key, size_t len)
 {
 	for (size_t i = 0; i < shm_option_count; i++)
 		if (strlen(shm_option_table[i].name) == len &&
@@ -181,7 +181,7 @@ static void opt_apply(const char *key, size_t klen, const char *val,
 		 val ? opt_view(vbuf, sizeof(vbuf), val, vlen) : "", msg);
 }
 
-void shm_options_init(const char *text)
+SHM_COLD void shm_options_init(const char *text)
 {
 	const char *s = text;
 	bool empty_item = false;

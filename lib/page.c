@@ -118,7 +118,7 @@ enum dirty_op { DIRTY_COUNT, DIRTY_SET, DIRTY_CLEAR };
 
 /* How many of pages [idx, idx+n) the chunk's dirty map has set, before
  * setting or clearing them all for DIRTY_SET and DIRTY_CLEAR. */
-static size_t dirty_range(shm_chunk_t *chunk, size_t idx, size_t n,
+static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk, size_t idx, size_t n,
 			  enum dirty_op op)
 {
 	size_t count = 0, end = idx + n;

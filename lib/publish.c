@@ -22,7 +22,7 @@ static size_t align64(size_t n)
 	return shm_align_up(n, 64);
 }
 
-bool shm_publish_init(void)
+SHM_COLD bool shm_publish_init(void)
 {
 	size_t arenas = align64(sizeof(shm_pub_t));
 	size_t chunks = align64(arenas + shm_narenas * sizeof(shm_pub_arena_t));
@@ -67,7 +67,7 @@ bool shm_publish_init(void)
 	return true;
 }
 
-shm_pub_arena_t *shm_publish_arena(unsigned index)
+SHM_COLD shm_pub_arena_t *shm_publish_arena(unsigned index)
 {
 	return (shm_pub_arena_t *)((char *)shm_pub + shm_pub->arenas_offset) + index;
 }
@@ -78,7 +78,7 @@ shm_pub_arena_t *shm_publish_arena(unsigned index)
  * counters as they are and mapped at the same address, so every pointer
  * into it stays good.  If that fails it keeps private memory instead.
  */
-void shm_publish_postfork_child(void)
+SHM_COLD void shm_publish_postfork_child(void)
 {
 	size_t total = shm_pub->total_size;
 	int fd = pub_fd;
@@ -159,7 +159,7 @@ static void snap_chunk(shm_chunk_t *chunk, unsigned arena, shm_pub_chunk_t *out)
 
 /* Write the picture a reader asked for (or that the JSON report needs).
  * One thread at a time; called with no lock held. */
-void shm_publish_snapshot(void)
+SHM_COLD void shm_publish_snapshot(void)
 {
 	if (__atomic_exchange_n(&snapshot_busy, 1, __ATOMIC_ACQUIRE))
 		return;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-void shm_stats_gather(shm_stats_t *st)
+SHM_COLD void shm_stats_gather(shm_stats_t *st)
 {
 	uint64_t pend_malloc[SHM_NCLASSES] = { 0 }, pend_free[SHM_NCLASSES] = { 0 };
 	uint64_t active_pages = 0, dirty_pages = 0, chunks = 0, large = 0;
@@ -83,7 +83,7 @@ void shm_stats_gather(shm_stats_t *st)
 }
 
 /* Per mille of a class's slab objects that are out of the slabs. */
-uint64_t shm_stats_util(const shm_stats_t *st, unsigned c)
+SHM_COLD uint64_t shm_stats_util(const shm_stats_t *st, unsigned c)
 {
 	uint64_t room = st->cls[c].nslabs * shm_classes[c].nobjs;
 
@@ -318,7 +318,7 @@ static void stats_report(out_t *o, bool json)
 	out_flush(o);
 }
 
-SHM_EXPORT void shimmer_stats_print(shimmer_write_cb *write_cb, void *opaque,
+SHM_EXPORT SHM_COLD void shimmer_stats_print(shimmer_write_cb *write_cb, void *opaque,
 				    const char *opts)
 {
 	out_t o = { .cb = write_cb, .opaque = opaque, .len = 0 };
@@ -327,7 +327,7 @@ SHM_EXPORT void shimmer_stats_print(shimmer_write_cb *write_cb, void *opaque,
 	stats_report(&o, opts && strchr(opts, 'J'));
 }
 
-SHM_EXPORT void shimmer_stats_get(struct shimmer_stats *out)
+SHM_EXPORT SHM_COLD void shimmer_stats_get(struct shimmer_stats *out)
 {
 	shm_stats_t st;
 
@@ -336,7 +336,7 @@ SHM_EXPORT void shimmer_stats_get(struct shimmer_stats *out)
 	*out = st.sum;
 }
 
-SHM_EXPORT void malloc_stats(void)
+SHM_EXPORT SHM_COLD void malloc_stats(void)
 {
 	out_t o = { .cb = NULL, .opaque = NULL, .len = 0 };
 
@@ -344,7 +344,7 @@ SHM_EXPORT void malloc_stats(void)
 	stats_report(&o, false);
 }
 
-SHM_EXPORT struct mallinfo2 mallinfo2(void)
+SHM_EXPORT SHM_COLD struct mallinfo2 mallinfo2(void)
 {
 	struct mallinfo2 mi;
 	shm_stats_t st;
@@ -363,7 +363,7 @@ SHM_EXPORT struct mallinfo2 mallinfo2(void)
 /* glibc's XML report, with Shimmer's numbers: one <heap> per arena, its
  * size classes as <size> elements (count: objects out of the arena's
  * slabs), then the totals. */
-SHM_EXPORT int malloc_info(int options, FILE *fp)
+SHM_EXPORT SHM_COLD int malloc_info(int options, FILE *fp)
 {
 	shm_stats_t st;
 
@@ -410,7 +410,7 @@ SHM_EXPORT int malloc_info(int options, FILE *fp)
 	return 0;
 }
 
-void shm_stats_exit_report(void)
+SHM_COLD void shm_stats_exit_report(void)
 {
 	if (shm_started && shm_opt.stats_print) {
 		out_t o = { .cb = NULL, .opaque = NULL, .len = 0 };
