@@ -14,16 +14,29 @@
 
 #define PG SHM_PAGE_SIZE
 
+/* Pages [idx, idx+n) of a chunk that its dirty map has set. */
+static size_t dirty_in(shm_chunk_t *chunk, size_t idx, size_t n)
+{
+	size_t count = 0;
+
+	for (size_t i = idx; i < idx + n; i++)
+		count += shm_page_dirty(chunk, i);
+	return count;
+}
+
 /*
  * Walk the arena's whole free-run index: every listed run is free, sits in
  * the list of its length with its bit set, has an exact tail, is not next to
- * another free run (it would have been coalesced), and the free pages found
- * add up to what each chunk counts.  Returns the number of violations.
+ * another free run (it would have been coalesced), says it is dirty exactly
+ * when the dirty map has a page of it set, and the free pages found add up
+ * to what each chunk counts.  Only free pages may be set in the dirty map,
+ * and the arena's dirty count is how many are.  Returns the number of
+ * violations.
  */
 static int index_errors(shm_arena_t *arena)
 {
 	int errors = 0;
-	size_t listed = 0, counted = 0;
+	size_t listed = 0, counted = 0, dirty = 0, set = 0;
 
 	if (arena->runs[0] != NULL)
 		errors++;
@@ -47,12 +60,19 @@ static int index_errors(shm_arena_t *arena)
 			if (idx + n < SHM_CHUNK_PAGES &&
 			    chunk->pages[idx + n].kind == SHM_PAGE_FREE)
 				errors++;
+			size_t d = dirty_in(chunk, idx, n);
+			if ((d != 0) != (run->dirty != 0))
+				errors++;
+			dirty += d;
 			listed += n;
 		}
 	}
-	for (shm_chunk_t *chunk = arena->chunks; chunk; chunk = chunk->next)
+	for (shm_chunk_t *chunk = arena->chunks; chunk; chunk = chunk->next) {
 		counted += chunk->free_pages;
-	return errors + (listed != counted);
+		set += dirty_in(chunk, 0, SHM_CHUNK_PAGES);
+	}
+	return errors + (listed != counted) + (set != dirty) +
+	       (dirty != arena->pub->dirty_pages);
 }
 
 static shm_page_t *head_of(void *p)
