@@ -114,12 +114,28 @@ static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 
 /* ---- Dirty map ----------------------------------------------------------- */
 
-enum dirty_op { DIRTY_COUNT, DIRTY_SET, DIRTY_CLEAR };
+enum dirty_op { DIRTY_ANY, DIRTY_SET, DIRTY_CLEAR };
 
-/* How many of pages [idx, idx+n) the chunk's dirty map has set, before
- * setting or clearing them all for DIRTY_SET and DIRTY_CLEAR. */
-static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk, size_t idx, size_t n,
-			  enum dirty_op op)
+/* The bits set in x.  __builtin_popcountll would be a call into libgcc
+ * on the x86-64 baseline, which has no POPCNT instruction. */
+static unsigned bits_set(uint64_t x)
+{
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+/*
+ * Over pages [idx, idx+n) of the chunk's dirty map: DIRTY_ANY tells
+ * whether one is set; DIRTY_SET sets them all (pages just freed, which
+ * were in use and so not set); DIRTY_CLEAR clears them and returns how
+ * many were set.  Out of line: it is on no fast path, and is called from
+ * six places.
+ */
+static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk,
+						    size_t idx, size_t n,
+						    enum dirty_op op)
 {
 	size_t count = 0, end = idx + n;
 
@@ -129,11 +145,15 @@ static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk, size_t i
 				(~0ull << (idx & 63));
 		uint64_t *word = &chunk->dirty_map[w];
 
-		count += (size_t)__builtin_popcountll(*word & mask);
-		if (op == DIRTY_SET)
+		if (op == DIRTY_ANY) {
+			if (*word & mask)
+				return 1;
+		} else if (op == DIRTY_SET) {
 			*word |= mask;
-		else if (op == DIRTY_CLEAR)
+		} else {
+			count += bits_set(*word & mask);
 			*word &= ~mask;
+		}
 		idx = (w << 6) + stop;
 	}
 	return count;
@@ -141,14 +161,15 @@ static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk, size_t i
 
 static bool dirty_any(shm_chunk_t *chunk, size_t idx, size_t n)
 {
-	return dirty_range(chunk, idx, n, DIRTY_COUNT) != 0;
+	return dirty_range(chunk, idx, n, DIRTY_ANY) != 0;
 }
 
-/* Pages [idx, idx+n) may now hold data, and count as dirty. */
+/* Pages [idx, idx+n), free now, may hold data: they count as dirty. */
 static void dirty_mark(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		       size_t n)
 {
-	arena->pub->dirty_pages += n - dirty_range(chunk, idx, n, DIRTY_SET);
+	dirty_range(chunk, idx, n, DIRTY_SET);
+	arena->pub->dirty_pages += n;
 }
 
 /* Pages [idx, idx+n) were purged or are taken: how many were dirty. */
