@@ -114,7 +114,7 @@ static void run_make_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 
 /* ---- Dirty map ----------------------------------------------------------- */
 
-enum dirty_op { DIRTY_ANY, DIRTY_SET, DIRTY_CLEAR };
+enum dirty_op { DIRTY_FIRST, DIRTY_SET, DIRTY_CLEAR };
 
 /* The bits set in x.  __builtin_popcountll would be a call into libgcc
  * on the x86-64 baseline, which has no POPCNT instruction. */
@@ -127,11 +127,11 @@ static unsigned bits_set(uint64_t x)
 }
 
 /*
- * Over pages [idx, idx+n) of the chunk's dirty map: DIRTY_ANY tells
- * whether one is set; DIRTY_SET sets them all (pages just freed, which
- * were in use and so not set); DIRTY_CLEAR clears them and returns how
- * many were set.  Out of line: it is on no fast path, and is called from
- * six places.
+ * Over pages [idx, idx+n) of the chunk's dirty map: DIRTY_FIRST returns
+ * the first that is set, or idx+n; DIRTY_SET sets them all (pages just
+ * freed, which were in use and so not set); DIRTY_CLEAR clears them and
+ * returns how many were set.  Out of line: it is on no fast path, and is
+ * called from seven places.
  */
 static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk,
 						    size_t idx, size_t n,
@@ -145,9 +145,9 @@ static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk,
 				(~0ull << (idx & 63));
 		uint64_t *word = &chunk->dirty_map[w];
 
-		if (op == DIRTY_ANY) {
+		if (op == DIRTY_FIRST) {
 			if (*word & mask)
-				return 1;
+				return (w << 6) + (size_t)__builtin_ctzll(*word & mask);
 		} else if (op == DIRTY_SET) {
 			*word |= mask;
 		} else {
@@ -156,12 +156,12 @@ static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk,
 		}
 		idx = (w << 6) + stop;
 	}
-	return count;
+	return op == DIRTY_FIRST ? end : count;
 }
 
 static bool dirty_any(shm_chunk_t *chunk, size_t idx, size_t n)
 {
-	return dirty_range(chunk, idx, n, DIRTY_ANY) != 0;
+	return dirty_range(chunk, idx, n, DIRTY_FIRST) != idx + n;
 }
 
 /* Pages [idx, idx+n), free now, may hold data: they count as dirty. */
@@ -331,10 +331,26 @@ static bool chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 
 /* ---- Runs ------------------------------------------------------------------ */
 
-/* Take npages pages starting at a multiple of align_pages pages from the
- * first free run of fit pages; what is left before and after stays free. */
+/* The first page at or after idx that starts a multiple of align_pages
+ * pages. */
+static size_t page_aligned(shm_chunk_t *chunk, size_t idx, size_t align_pages)
+{
+	uintptr_t addr = shm_align_up((uintptr_t)shm_page_addr(chunk, idx),
+				      align_pages << SHM_PAGE_SHIFT);
+
+	return shm_page_index(chunk, (void *)addr);
+}
+
+/*
+ * Take npages pages starting at a multiple of align_pages pages from the
+ * first free run of fit pages; what is left before and after stays free.
+ * They start at the run's first dirty page if span pages from there fit in
+ * the run, else at its start: a run joined to a newer free may have had
+ * its older pages purged (shm_run_free), and taking those would fault them
+ * in again while the resident ones idle.
+ */
 static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
-		      size_t align_pages, bool *zeroed)
+		      size_t span, size_t align_pages, bool *zeroed)
 {
 	shm_page_t *head = arena->runs[fit];
 	shm_chunk_t *chunk = shm_chunk_of(head);
@@ -346,11 +362,12 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 		arena->nempty--;
 	chunk->free_pages -= (uint32_t)npages;
 
-	size_t align_bytes = align_pages << SHM_PAGE_SHIFT;
-	uintptr_t addr = shm_align_up((uintptr_t)shm_page_addr(chunk, idx),
-				      align_bytes);
-	size_t start = shm_page_index(chunk, (void *)addr);
+	size_t start = page_aligned(chunk, dirty_range(chunk, idx, fit, DIRTY_FIRST),
+				    align_pages);
+	if (start + span > idx + fit)
+		start = page_aligned(chunk, idx, align_pages);
 	size_t lead = start - idx, trail = fit - lead - npages;
+	void *addr = shm_page_addr(chunk, start);
 
 	if (lead)
 		run_make_free(arena, chunk, idx, lead,
@@ -359,7 +376,7 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 		run_make_free(arena, chunk, start + npages, trail,
 			      dirty_any(chunk, start + npages, trail), stamp);
 	*zeroed = dirty_clean(arena, chunk, start, npages) == 0;
-	return (void *)addr;
+	return addr;
 }
 
 /*
@@ -406,13 +423,13 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 			return NULL;
 		fit = index_fit(arena, need);
 	}
-	return run_take(arena, fit, npages, align_pages, zeroed);
+	return run_take(arena, fit, npages, npages, align_pages, zeroed);
 }
 
 /*
- * As shm_run_alloc, for a block that is growing: from the start of a free
- * run at least twice its length if the arena has one, so that as many free
- * pages follow the block and it can double in place.  A block that moves
+ * As shm_run_alloc, for a block that is growing: from a free run at least
+ * twice its length if the arena has one, with as many free pages after
+ * the block, so that it can double in place.  A block that moves
  * at every growth is copied each time; one that can grow in place is not.
  */
 void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
@@ -422,7 +439,7 @@ void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
 
 	if (fit == 0)
 		return shm_run_alloc(arena, npages, 1, zeroed);
-	return run_take(arena, fit, npages, 1, zeroed);
+	return run_take(arena, fit, npages, 2 * npages, 1, zeroed);
 }
 
 /* Return pages [idx, idx+npages) to the free-run index, joined with free

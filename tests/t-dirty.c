@@ -4,7 +4,9 @@
  * do, however their run is joined with clean neighbours; calloc hands out
  * clean pages next to dirty ones without writing them; and dirty pages
  * due for purging go back to the system when a newer free joins them,
- * rather than waiting another decay time under the newer run's stamp.
+ * rather than waiting another decay time under the newer run's stamp,
+ * and new blocks take the resident pages of such a run before its purged
+ * ones.
  * Each test starts from malloc_trim(0), which leaves no dirty page.
  */
 #define _GNU_SOURCE
@@ -72,31 +74,37 @@ static void test_only_freed_pages(void)
 	   BLOCK / KiB, BLOCK / KiB);
 }
 
-/* Block a is freed and purged, b is freed next to it: the joined run has
- * dirty pages (b's), but a calloc that takes a's clean pages from it gets
- * them as they are, zero without being written. */
+/* Block a is freed and purged, b, half its size, is freed next to it
+ * (and c keeps it from the chunk's free tail): the joined run has dirty
+ * pages (b's), but too few for a calloc of a's size, which takes a's
+ * clean pages from it as they are, zero without being written. */
 static void test_calloc_takes_clean(void)
 {
 	malloc_trim(0);
-	char *a = written_block(), *b = written_block();
-	if (b != a + BLOCK) {
-		skip(2, "the second block does not follow the first");
+	char *a = written_block(), *b = malloc(hide_size(BLOCK / 2));
+	char *c = written_block();
+	if (b == NULL || b != a + BLOCK || c != b + BLOCK / 2) {
+		skip(2, "the blocks do not follow one another");
 		free(a);
 		free(b);
-		return;
-	}
-	free(a);
-	malloc_trim(0);
-	free(b);
-	char *c = calloc(1, hide_size(BLOCK));
-	if (c != a) {
-		skip(2, "calloc did not take the first block's pages");
 		free(c);
 		return;
 	}
-	is(resident_pages(c, BLOCK), 0,
-	   "calloc takes the purged pages before a dirty block without writing them");
-	ok(all_bytes(c, BLOCK, 0), "and they read as zero");
+	memset(b, 0x5a, BLOCK / 2);
+	free(a);
+	malloc_trim(0);
+	free(b);
+	char *z = calloc(1, hide_size(BLOCK));
+	if (z != a) {
+		skip(2, "calloc did not take the first block's pages");
+		free(z);
+		free(c);
+		return;
+	}
+	is(resident_pages(z, BLOCK), 0,
+	   "calloc takes purged pages joined to dirty ones without writing them");
+	ok(all_bytes(z, BLOCK, 0), "and they read as zero");
+	free(z);
 	free(c);
 }
 
@@ -120,6 +128,9 @@ static void test_due_neighbour_purged(void)
 	is(resident_pages(a, BLOCK), 0,
 	   "pages freed past the decay time are purged when a newer free joins them");
 	is(stat_dirty(), BLOCK, "and only the newer block's pages stay dirty");
+	char *c = malloc(hide_size(BLOCK));
+	ok(c == b, "a new block takes those resident pages, not the purged ones before them");
+	free(c);
 	set_decay_ms(60000);
 }
 
