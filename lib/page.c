@@ -130,8 +130,8 @@ static unsigned bits_set(uint64_t x)
  * Over pages [idx, idx+n) of the chunk's dirty map: DIRTY_FIRST returns
  * the first that is set, or idx+n; DIRTY_SET sets them all (pages just
  * freed, which were in use and so not set); DIRTY_CLEAR clears them and
- * returns how many were set.  Out of line: it is on no fast path, and is
- * called from seven places.
+ * returns how many were set.  Out of line: no fast path calls it, and
+ * inlined into each caller it made the library's text a page longer.
  */
 static __attribute__((noinline)) size_t dirty_range(shm_chunk_t *chunk,
 						    size_t idx, size_t n,
@@ -442,11 +442,6 @@ void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
 	return run_take(arena, fit, npages, 2 * npages, 1, zeroed);
 }
 
-/* Return pages [idx, idx+npages) to the free-run index, joined with free
- * neighbours so that large requests find room again.  Pages that already
- * idled for the decay time (stale: a bin's kept slab) are purged now, as
- * all are with decay_ms:0, before joining, so clean neighbours stay
- * clean. */
 /* A free neighbour about to join a run freed now: the joined run takes
  * the new stamp, which would keep the neighbour's dirty pages another
  * decay time, so those already due are purged first, as the next decay
@@ -459,6 +454,11 @@ static bool run_join(shm_arena_t *arena, shm_page_t *run, uint32_t now)
 	return run->dirty;
 }
 
+/* Return pages [idx, idx+npages) to the free-run index, joined with free
+ * neighbours so that large requests find room again.  Pages that already
+ * idled for the decay time (stale: a bin's kept slab) are purged now, as
+ * all are with decay_ms:0, before joining, so clean neighbours stay
+ * clean. */
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages, bool stale)
 {
