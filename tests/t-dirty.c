@@ -116,7 +116,7 @@ static void test_due_neighbour_purged(void)
 	set_decay_ms(100);
 	char *a = written_block(), *b = written_block();
 	if (b != a + BLOCK) {
-		skip(2, "the second block does not follow the first");
+		skip(3, "the second block does not follow the first");
 		free(a);
 		free(b);
 		set_decay_ms(60000);
