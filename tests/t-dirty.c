@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +53,33 @@ static size_t resident_pages(void *p, size_t n)
 	return count;
 }
 
-static char *written_block(void)
+static char *written_block(size_t size)
 {
-	char *p = malloc(hide_size(BLOCK));
+	char *p = malloc(hide_size(size));
 
 	if (p == NULL)
-		bail("malloc(%zu) failed", BLOCK);
-	memset(p, 0x5a, BLOCK);
+		bail("malloc(%zu) failed", size);
+	memset(p, 0x5a, size);
 	return p;
+}
+
+/* n written blocks of the given sizes in p, true if each lies right after
+ * the one before; if not, they are freed and the caller's checks skipped. */
+static bool blocks_in_a_row(char **p, const size_t *size, int n, int checks)
+{
+	bool in_a_row = true;
+
+	for (int i = 0; i < n; i++) {
+		p[i] = written_block(size[i]);
+		if (i > 0 && p[i] != p[i - 1] + size[i - 1])
+			in_a_row = false;
+	}
+	if (!in_a_row) {
+		skip(checks, "the blocks do not follow one another");
+		for (int i = 0; i < n; i++)
+			free(p[i]);
+	}
+	return in_a_row;
 }
 
 /* A block freed into a clean run, which it joins, adds its own pages to
@@ -68,7 +88,7 @@ static void test_only_freed_pages(void)
 {
 	malloc_trim(0);
 	is(stat_dirty(), 0, "malloc_trim(0) leaves no dirty pages");
-	free(written_block());
+	free(written_block(BLOCK));
 	is(stat_dirty(), BLOCK,
 	   "a freed block of %zu KiB joined to clean pages makes %zu KiB dirty",
 	   BLOCK / KiB, BLOCK / KiB);
@@ -80,57 +100,48 @@ static void test_only_freed_pages(void)
  * clean pages from it as they are, zero without being written. */
 static void test_calloc_takes_clean(void)
 {
+	static const size_t size[] = { BLOCK, BLOCK / 2, BLOCK };
+	char *p[3];
+
 	malloc_trim(0);
-	char *a = written_block(), *b = malloc(hide_size(BLOCK / 2));
-	char *c = written_block();
-	if (b == NULL || b != a + BLOCK || c != b + BLOCK / 2) {
-		skip(2, "the blocks do not follow one another");
-		free(a);
-		free(b);
-		free(c);
+	if (!blocks_in_a_row(p, size, 3, 2))
 		return;
-	}
-	memset(b, 0x5a, BLOCK / 2);
-	free(a);
+	free(p[0]);
 	malloc_trim(0);
-	free(b);
+	free(p[1]);
 	char *z = calloc(1, hide_size(BLOCK));
-	if (z != a) {
+	if (z != p[0]) {
 		skip(2, "calloc did not take the first block's pages");
-		free(z);
-		free(c);
-		return;
+	} else {
+		is(resident_pages(z, BLOCK), 0,
+		   "calloc takes purged pages joined to dirty ones without writing them");
+		ok(all_bytes(z, BLOCK, 0), "and they read as zero");
 	}
-	is(resident_pages(z, BLOCK), 0,
-	   "calloc takes purged pages joined to dirty ones without writing them");
-	ok(all_bytes(z, BLOCK, 0), "and they read as zero");
 	free(z);
-	free(c);
+	free(p[2]);
 }
 
 /* a is freed and idles past the decay time; b, freed next to it, joins
  * it.  a's pages are purged then, and b's stay dirty. */
 static void test_due_neighbour_purged(void)
 {
+	static const size_t size[] = { BLOCK, BLOCK };
+	char *p[2];
+
 	malloc_trim(0);
 	set_decay_ms(100);
-	char *a = written_block(), *b = written_block();
-	if (b != a + BLOCK) {
-		skip(3, "the second block does not follow the first");
-		free(a);
-		free(b);
-		set_decay_ms(60000);
-		return;
+	if (blocks_in_a_row(p, size, 2, 3)) {
+		free(p[0]);
+		usleep(300 * 1000);
+		free(p[1]);
+		is(resident_pages(p[0], BLOCK), 0,
+		   "pages freed past the decay time are purged when a newer free joins them");
+		is(stat_dirty(), BLOCK, "and only the newer block's pages stay dirty");
+		char *c = malloc(hide_size(BLOCK));
+		ok(c == p[1],
+		   "a new block takes those resident pages, not the purged ones before them");
+		free(c);
 	}
-	free(a);
-	usleep(300 * 1000);
-	free(b);
-	is(resident_pages(a, BLOCK), 0,
-	   "pages freed past the decay time are purged when a newer free joins them");
-	is(stat_dirty(), BLOCK, "and only the newer block's pages stay dirty");
-	char *c = malloc(hide_size(BLOCK));
-	ok(c == b, "a new block takes those resident pages, not the purged ones before them");
-	free(c);
 	set_decay_ms(60000);
 }
 
