@@ -66,7 +66,7 @@ struct shimmer_stats {
 	size_t huge;		/* bytes in blocks mapped one by one */
 	size_t nmalloc;		/* allocations made by the program */
 	size_t nfree;		/* frees made by the program */
-	size_t resident;	/* pages touched and not given back */
+	size_t resident;	/* pages touched and not given back (at most) */
 	size_t retained;	/* mapped but given back: mapped - resident */
 };
 void  shimmer_stats_get(struct shimmer_stats *out);

@@ -10,8 +10,11 @@
 #define BASE_BLOCK ((size_t)256 << 10)
 
 static pthread_mutex_t shm_base_lock = SHM_LOCK_INITIALIZER;
-static char *base_cur, *base_end;
+static char *base_start, *base_cur, *base_end;	/* the block handing out */
 static size_t base_mapped;
+/* Pages of earlier blocks that were handed out: a block's pages become
+ * resident only as its callers write to them. */
+static size_t base_used;
 
 /* Zeroed, 64-byte aligned (a cache line, so that structures of different
  * threads never share one). */
@@ -27,6 +30,9 @@ void *shm_base_alloc(size_t size)
 		char *block = shm_os_map(len);
 		if (block == NULL)
 			goto out;
+		base_used += shm_align_up((size_t)(base_cur - base_start),
+					  SHM_PAGE_SIZE);
+		base_start = block;
 		base_cur = block;
 		base_end = block + len;
 		base_mapped += len;
@@ -43,6 +49,18 @@ out:
 size_t shm_base_mapped(void)
 {
 	return base_mapped;
+}
+
+/* The pages handed out, which may be resident (not all of each structure
+ * is written: an arena's run lists are written only where runs of a
+ * length are). */
+SHM_COLD size_t shm_base_resident(void)
+{
+	pthread_mutex_lock(&shm_base_lock);
+	size_t bytes = base_used + shm_align_up((size_t)(base_cur - base_start),
+						SHM_PAGE_SIZE);
+	pthread_mutex_unlock(&shm_base_lock);
+	return bytes;
 }
 
 void shm_base_prefork(void)

@@ -279,6 +279,9 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 	chunk->arena = arena;
 	chunk->from_dss = shm_os_dss_owns(chunk);
 	chunk->free_pages = SHM_RUN_MAX_PAGES;
+	/* A mapping that was in use may have any of its header pages
+	 * resident already. */
+	chunk->top = used ? SHM_CHUNK_PAGES : SHM_HEADER_PAGES;
 	chunk->prev = NULL;
 	chunk->next = arena->chunks;
 	if (chunk->next)
@@ -292,6 +295,41 @@ shm_chunk_t *shm_chunk_new(shm_arena_t *arena)
 		dirty_mark(arena, chunk, SHM_HEADER_PAGES, SHM_RUN_MAX_PAGES);
 	shm_registry_set(chunk, SHM_REG_CHUNK);
 	return chunk;
+}
+
+/*
+ * Bytes of the chunk's header that may be resident, in whole pages: the
+ * page of its own fields and dirty map, and those holding the slab-map
+ * entries and descriptors of its pages up to its top.  The descriptor at
+ * the top itself is written too: it heads the free run after the last
+ * pages handed out.  A program that uses a few dozen pages of a chunk
+ * touches two or three of its twelve header pages.
+ */
+SHM_COLD size_t shm_chunk_touched(const shm_chunk_t *chunk)
+{
+	size_t top = chunk->top;
+	size_t ndesc = top < SHM_CHUNK_PAGES ? top + 1 : SHM_CHUNK_PAGES;
+	size_t map_end = offsetof(shm_chunk_t, slab_map) + top * sizeof(uint32_t);
+	size_t desc = offsetof(shm_chunk_t, pages);
+	size_t first = shm_align_up(map_end, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+	size_t from = desc >> SHM_PAGE_SHIFT;
+	size_t to = shm_align_up(desc + ndesc * sizeof(shm_page_t),
+				 SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT;
+
+	/* The slab map ends before the descriptors start, on their first
+	 * page at the latest. */
+	if (from < first)
+		from = first;
+	return (first + to - from) << SHM_PAGE_SHIFT;
+}
+
+_Static_assert(SHM_CHUNK_PAGES <= UINT16_MAX, "a chunk's top fits in 16 bits");
+
+/* The chunk's pages up to end are being handed out. */
+static void chunk_take(shm_chunk_t *chunk, size_t end)
+{
+	if (end > chunk->top)
+		chunk->top = (uint16_t)end;
 }
 
 /* Take an entirely free chunk out of its arena, which no longer knows it:
@@ -376,6 +414,7 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 		run_make_free(arena, chunk, start + npages, trail,
 			      dirty_any(chunk, start + npages, trail), stamp);
 	*zeroed = dirty_clean(arena, chunk, start, npages) == 0;
+	chunk_take(chunk, start + npages);
 	return addr;
 }
 
@@ -528,6 +567,7 @@ bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 			      dirty_any(chunk, end + more, rest), stamp);
 	dirty_clean(arena, chunk, end, more);
 	chunk->free_pages -= (uint32_t)more;
+	chunk_take(chunk, end + more);
 	return true;
 }
 

@@ -157,6 +157,10 @@ typedef struct shm_chunk {
 	struct shm_chunk *next, *prev;	/* the arena's chunks */
 	uint32_t free_pages;		/* pages in free runs */
 	uint8_t from_dss;		/* came from brk: never unmapped */
+	/* One past the last page ever handed out.  The descriptors and
+	 * slab-map entries past it have never been written, so the header
+	 * pages that hold only those are not resident (shm_chunk_touched). */
+	uint16_t top;
 	/* A bit per page, set while the page is free and may hold data:
 	 * freed and not purged since, or taken from a mapping that was in
 	 * use.  Kept per page because a run freed next to a clean one joins
@@ -410,6 +414,7 @@ void shm_arena_postfork(bool child);
 /* ---- Page manager (page.c) ---------------------------------------------- */
 
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena);
+size_t shm_chunk_touched(const shm_chunk_t *chunk);
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed);
 void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed);
@@ -443,6 +448,7 @@ void shm_huge_postfork(bool child);
 
 void *shm_base_alloc(size_t size);
 size_t shm_base_mapped(void);
+size_t shm_base_resident(void);
 void shm_base_prefork(void);
 void shm_base_postfork(bool child);
 

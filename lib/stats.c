@@ -21,6 +21,7 @@ SHM_COLD void shm_stats_gather(shm_stats_t *st)
 {
 	uint64_t pend_malloc[SHM_NCLASSES] = { 0 }, pend_free[SHM_NCLASSES] = { 0 };
 	uint64_t active_pages = 0, dirty_pages = 0, chunks = 0, large = 0;
+	uint64_t headers = 0;
 
 	memset(st, 0, sizeof(*st));
 	if (!shm_started)
@@ -51,6 +52,8 @@ SHM_COLD void shm_stats_gather(shm_stats_t *st)
 		active_pages += a->active_pages;
 		dirty_pages += a->dirty_pages;
 		chunks += a->nchunks;
+		for (shm_chunk_t *c = arena->chunks; c; c = c->next)
+			headers += shm_chunk_touched(c);
 		pthread_mutex_unlock(&arena->lock);
 	}
 
@@ -73,10 +76,10 @@ SHM_COLD void shm_stats_gather(shm_stats_t *st)
 		st->sum.allocated = st->sum.active;
 	st->sum.dirty = (dirty_pages << SHM_PAGE_SHIFT) + cached;
 	st->sum.mapped = chunks * SHM_CHUNK_SIZE + huge + cached + shm_base_mapped();
-	/* Pages touched and not given back: blocks, dirty pages, chunk
-	 * headers and the allocator's own metadata. */
-	st->sum.resident = st->sum.active + st->sum.dirty +
-			   chunks * (SHM_HEADER_PAGES << SHM_PAGE_SHIFT) + shm_base_mapped();
+	/* Pages touched and not given back: blocks, dirty pages, the parts
+	 * of chunk headers written so far and the allocator's own metadata. */
+	st->sum.resident = st->sum.active + st->sum.dirty + headers +
+			   shm_base_resident();
 	if (st->sum.resident > st->sum.mapped)
 		st->sum.resident = st->sum.mapped;
 	st->sum.retained = st->sum.mapped - st->sum.resident;

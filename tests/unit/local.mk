@@ -3,7 +3,7 @@
 # library so that they can call shm_* functions directly.
 UNIT_TESTS = tests/unit/t-sizeclass tests/unit/t-page tests/unit/t-huge \
 	tests/unit/t-decay tests/unit/t-arena tests/unit/t-tcache \
-	tests/unit/t-colour tests/unit/t-pool
+	tests/unit/t-colour tests/unit/t-pool tests/unit/t-resident
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_t_sizeclass_SOURCES = tests/unit/t-sizeclass.c tests/tap.h
@@ -22,3 +22,5 @@ tests_unit_t_colour_SOURCES = tests/unit/t-colour.c tests/tap.h
 tests_unit_t_colour_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
 tests_unit_t_pool_SOURCES = tests/unit/t-pool.c tests/tap.h
 tests_unit_t_pool_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
+tests_unit_t_resident_SOURCES = tests/unit/t-resident.c tests/tap.h
+tests_unit_t_resident_LDADD = lib/libshimmer-core.la $(PTHREAD_LIBS)
