@@ -287,12 +287,49 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 	slab->free = NULL;
 	slab->nfree = (uint16_t)c->nobjs;
 	slab->fresh = 0;
+	/* Pages of the run that were resident, or written by debug mode or a
+	 * shuffle, count whole; clean ones as the objects reach them. */
+	slab->dirty = !zeroed || SHM_UNLIKELY(shm_debug) || shm_opt.random_slab;
+	if (slab->dirty)
+		arena->pub->active_pages += run;
 	if (shm_opt.random_slab)
 		slab_shuffle(arena, slab, base + colour_bytes, c);
 	arena->pub->classes[cls].nslabs++;
-	arena->pub->active_pages += run;
 	bin_list(bin, slab);
 	return slab;
+}
+
+/* The address of the first object of the slab whose head page is slab. */
+static char *slab_base(shm_page_t *slab)
+{
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+	size_t idx = (size_t)(slab - chunk->pages);
+
+	return (char *)shm_page_addr(chunk, idx) +
+	       shm_slot_colour_bytes(chunk->slab_map[idx]);
+}
+
+/* The pages of the slab that its objects below fresh reach into. */
+static size_t slab_reached(shm_page_t *slab, unsigned cls, unsigned fresh)
+{
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+	uint32_t slot = chunk->slab_map[slab - chunk->pages];
+	size_t end = shm_slot_colour_bytes(slot) +
+		     (size_t)fresh * shm_classes[cls].size;
+
+	return fresh ? shm_align_up(end, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT : 0;
+}
+
+/* Hand out the slab's next k never-used objects.  Of a slab made from
+ * clean pages, only the pages its objects have reached can have been
+ * written: they alone are active, and dirty once the slab is released. */
+static void slab_advance(shm_arena_t *arena, shm_page_t *slab, unsigned cls,
+			 unsigned k)
+{
+	if (!slab->dirty)
+		arena->pub->active_pages += slab_reached(slab, cls, slab->fresh + k) -
+					    slab_reached(slab, cls, slab->fresh);
+	slab->fresh = (uint16_t)(slab->fresh + k);
 }
 
 /* Out of line: it is rare, and inlined it would make bin_put save registers
@@ -305,6 +342,7 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 	shm_chunk_t *chunk = shm_chunk_of(slab);
 	size_t idx = (size_t)(slab - chunk->pages);
 	size_t run = slab_run_pages(c);
+	size_t written = slab->dirty ? run : slab_reached(slab, cls, slab->fresh);
 
 	bin_unlist(&arena->bins[cls], slab);
 	if (arena->bins[cls].kept == slab)
@@ -317,18 +355,8 @@ static SHM_COLD void slab_release(shm_arena_t *arena, shm_page_t *slab,
 		shm_os_protect(shm_page_addr(chunk, idx + c->npages),
 			       SHM_PAGE_SIZE, true);
 	arena->pub->classes[cls].nslabs--;
-	arena->pub->active_pages -= run;
-	shm_run_free(arena, chunk, idx, run, stale);
-}
-
-/* The address of the first object of the slab whose head page is slab. */
-static char *slab_base(shm_page_t *slab)
-{
-	shm_chunk_t *chunk = shm_chunk_of(slab);
-	size_t idx = (size_t)(slab - chunk->pages);
-
-	return (char *)shm_page_addr(chunk, idx) +
-	       shm_slot_colour_bytes(chunk->slab_map[idx]);
+	arena->pub->active_pages -= written;
+	shm_run_free(arena, chunk, idx, run, written, stale);
 }
 
 static SHM_COLD SHM_NORETURN void slab_corrupt(const void *slot, unsigned cls)
@@ -371,7 +399,7 @@ static void *bin_take(shm_arena_t *arena, unsigned cls, size_t align)
 		slab->free = next;
 	} else {
 		obj = slab_base(slab) + (size_t)slab->fresh * shm_classes[cls].size;
-		slab->fresh++;
+		slab_advance(arena, slab, cls, 1);
 	}
 	if (--slab->nfree == 0)
 		bin_unlist(bin, slab);
@@ -512,8 +540,9 @@ static void fresh_link(const fresh_run_t *run, size_t size)
 
 /* Take up to n never-used objects of slab for the front of the list *head,
  * which then starts with them; *run says what fresh_link must write. */
-static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
-				void **head, fresh_run_t *run)
+static unsigned slab_take_fresh(shm_arena_t *arena, shm_page_t *slab,
+				unsigned cls, unsigned n, void **head,
+				fresh_run_t *run)
 {
 	const shm_class_info_t *c = &shm_classes[cls];
 	unsigned k = c->nobjs - slab->fresh < n ? c->nobjs - slab->fresh : n;
@@ -521,7 +550,7 @@ static unsigned slab_take_fresh(shm_page_t *slab, unsigned cls, unsigned n,
 	run->first = slab_base(slab) + (size_t)slab->fresh * c->size;
 	run->next = *head;
 	run->k = k;
-	slab->fresh += k;
+	slab_advance(arena, slab, cls, k);
 	*head = run->first;
 	return k;
 }
@@ -575,7 +604,7 @@ bool shm_arena_fill(shm_arena_t *arena, unsigned cls, shm_cache_bin_t *cbin,
 			fresh_run_t *run = &fresh[nfresh % FILL_FRESH_RUNS];
 			if (nfresh++ >= FILL_FRESH_RUNS)
 				fresh_link(run, shm_classes[cls].size);	/* slot needed */
-			k = slab_take_fresh(slab, cls, n - got, &head, run);
+			k = slab_take_fresh(arena, slab, cls, n - got, &head, run);
 		} else {
 			k = slab_take_list(slab, cls, n - got, &head);
 		}
@@ -805,7 +834,7 @@ void shm_arena_free_large(void *p, const char *func)
 		arena->pub->large_bytes -= (npages - large_extra()) << SHM_PAGE_SHIFT;
 		arena->pub->nfree_large++;
 		shm_run_free(arena, chunk, shm_page_index(chunk, p), npages,
-			     false);
+			     npages, false);
 	}
 	pthread_mutex_unlock(&arena->lock);
 }

@@ -494,28 +494,28 @@ static bool run_join(shm_arena_t *arena, shm_page_t *run, uint32_t now)
 }
 
 /* Return pages [idx, idx+npages) to the free-run index, joined with free
- * neighbours so that large requests find room again.  Pages that already
- * idled for the decay time (stale: a bin's kept slab) are purged now, as
- * all are with decay_ms:0, before joining, so clean neighbours stay
- * clean. */
+ * neighbours so that large requests find room again.  Only the first
+ * written of them may hold data (a slab's objects may not have reached the
+ * rest); the others stay clean.  Pages that already idled for the decay
+ * time (stale: a bin's kept slab) are purged now, as all are with
+ * decay_ms:0, before joining, so clean neighbours stay clean. */
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
-		  size_t npages, bool stale)
+		  size_t npages, size_t written, bool stale)
 {
 	size_t end = idx + npages;
 	uint32_t now = shm_now_ms();
-	bool dirty = true;
+	bool purge = stale || shm_opt.decay_ms == 0;
+	bool dirty = written && !purge;
 
 	/* The run's own head and tail say FREE even when they end up inside a
 	 * coalesced run, so a second free of the block is recognised. */
 	chunk->pages[idx].kind = SHM_PAGE_FREE;
 	chunk->pages[end - 1].kind = SHM_PAGE_FREE;
 	chunk->free_pages += (uint32_t)npages;
-	if (stale || shm_opt.decay_ms == 0) {
-		shm_os_purge(shm_page_addr(chunk, idx), npages << SHM_PAGE_SHIFT);
-		dirty = false;
-	} else {
-		dirty_mark(arena, chunk, idx, npages);
-	}
+	if (dirty)
+		dirty_mark(arena, chunk, idx, written);
+	else if (written)
+		shm_os_purge(shm_page_addr(chunk, idx), written << SHM_PAGE_SHIFT);
 	if (idx > SHM_HEADER_PAGES &&
 	    chunk->pages[idx - 1].kind == SHM_PAGE_FREE) {
 		size_t n = chunk->pages[idx - 1].npages;
@@ -575,7 +575,7 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		    size_t npages, size_t new_npages)
 {
 	shm_run_free(arena, chunk, idx + new_npages, npages - new_npages,
-		     false);
+		     npages - new_npages, false);
 }
 
 /* ---- Decay and purge --------------------------------------------------------- */

@@ -51,7 +51,8 @@ typedef struct shm_pub_class {
 
 typedef struct shm_pub_arena {
 	uint64_t nchunks;
-	uint64_t active_pages;		/* pages in slabs and large blocks */
+	uint64_t active_pages;		/* pages of large blocks, and of slabs
+					 * as far as their objects reach */
 	uint64_t dirty_pages;		/* free pages not yet purged */
 	uint64_t large_bytes;		/* usable bytes in large blocks */
 	uint64_t nmalloc_large;

@@ -139,7 +139,9 @@ typedef struct shm_page {
 	uint16_t fresh;		/* slab head: first never-used object index */
 	uint8_t kind;		/* enum shm_page_kind */
 	uint8_t dirty;		/* free run head: some of its pages may hold
-				 * data (the chunk's dirty map says which) */
+				 * data (the chunk's dirty map says which);
+				 * slab head: all of its pages may, not only
+				 * those its objects reached (arena.c) */
 	uint8_t listed;		/* slab head: on its bin's list */
 	/* Slab head kept empty: a decay pass has seen it so, at stamp. */
 	uint8_t idle;
@@ -419,7 +421,7 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed);
 void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed);
 void shm_run_free(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
-		  size_t npages, bool stale);
+		  size_t npages, size_t written, bool stale);
 bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 		  size_t npages, size_t new_npages);
 void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,

@@ -6,13 +6,107 @@
  * all of them once the chunk's last page is used; metadata counts the pages
  * handed out of its blocks, not the blocks; the total is the active and
  * dirty pages plus those.
+ *
+ * A slab's pages count as its objects reach them, and only those become
+ * dirty when it is released: the pages the program has written must all be
+ * counted, and every free page written must be marked dirty, or calloc
+ * would take it for zeroed.
  */
 #include "tcache.h"
 #include "../tap.h"
 
+#include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PG SHM_PAGE_SIZE
+
+static int pagemap = -1;
+
+/* Whether the page at addr has been written: present, and not the shared
+ * zero page that reading an untouched page maps (which is not exclusive). */
+static bool written_page(const void *addr)
+{
+	uint64_t entry;
+	off_t at = (off_t)((uintptr_t)addr / PG * sizeof entry);
+
+	if (pread(pagemap, &entry, sizeof entry, at) != sizeof entry)
+		return true;
+	return (entry >> 63 & 1) && (entry >> 56 & 1);
+}
+
+/* Pages of the chunks past their headers that have been written, and of
+ * those the free ones whose dirty bit is clear. */
+static void chunk_pages(size_t *written, size_t *unmarked)
+{
+	shm_arena_t *arena;
+
+	*written = *unmarked = 0;
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
+		for (shm_chunk_t *c = arena->chunks; c; c = c->next)
+			for (size_t p = SHM_HEADER_PAGES; p < SHM_CHUNK_PAGES; p++)
+				*written += written_page(shm_page_addr(c, p));
+		for (size_t n = 1; n <= SHM_CHUNK_PAGES; n++)
+			for (shm_page_t *run = arena->runs[n]; run; run = run->next) {
+				shm_chunk_t *c = shm_chunk_of(run);
+				size_t idx = (size_t)(run - c->pages);
+				for (size_t p = idx; p < idx + n; p++)
+					*unmarked += written_page(shm_page_addr(c, p)) &&
+						     !shm_page_dirty(c, p);
+			}
+	}
+}
+
+/* Every arena's active and dirty pages. */
+static size_t counted_pages(void)
+{
+	shm_arena_t *arena;
+	size_t pages = 0;
+
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));)
+		pages += arena->pub->active_pages + arena->pub->dirty_pages;
+	return pages;
+}
+
+/* Objects of sizes whose slabs span several pages, a few of each, so that
+ * most of each slab is never reached; then all freed and the caches
+ * flushed, and the slabs left empty released. */
+static void check_reach(void)
+{
+	static const size_t sizes[] = { 320, 512, 1024, 3000, 4096, 9000, 20000 };
+	enum { NSIZES = sizeof sizes / sizeof sizes[0], EACH = 5 };
+	void *blocks[NSIZES][EACH];
+	size_t written, unmarked;
+
+	for (int i = 0; i < NSIZES; i++)
+		for (int j = 0; j < EACH; j++) {
+			blocks[i][j] = malloc(sizes[i]);
+			if (blocks[i][j])
+				memset(blocks[i][j], 0xa5, sizes[i]);
+		}
+	/* A page of slack per size: the last page an object reaches may be
+	 * counted before the object is written. */
+	chunk_pages(&written, &unmarked);
+	ok(written <= counted_pages() && counted_pages() <= written + NSIZES,
+	   "blocks in use: %zu pages written, %zu active or dirty", written,
+	   counted_pages());
+	for (int i = 0; i < NSIZES; i++)
+		for (int j = 0; j < EACH; j++)
+			free(blocks[i][j]);
+	shimmer_ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	shm_arena_t *arena;
+	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
+		pthread_mutex_lock(&arena->lock);
+		shm_arena_release_idle(arena, shm_now_ms(), true);
+		pthread_mutex_unlock(&arena->lock);
+	}
+	chunk_pages(&written, &unmarked);
+	ok(written <= counted_pages(),
+	   "freed: %zu pages written, %zu active or dirty", written,
+	   counted_pages());
+	is(unmarked, 0, "every free page written is marked dirty");
+}
 
 /* Header pages of the chunk the kernel has resident. */
 static size_t header_resident(shm_chunk_t *chunk)
@@ -107,6 +201,11 @@ static void check_total(void)
 int main(void)
 {
 	shm_start();
+	pagemap = open("/proc/self/pagemap", O_RDONLY);
+	if (pagemap >= 0)
+		check_reach();
+	else
+		skip(3, "no /proc/self/pagemap");
 	check_headers();
 	check_base();
 	check_total();
