@@ -299,23 +299,28 @@ static shm_page_t *slab_new(shm_arena_t *arena, unsigned cls, bool uncoloured)
 	return slab;
 }
 
-/* The address of the first object of the slab whose head page is slab. */
+/* Bytes from the start of the slab whose head page is slab to its first
+ * object. */
+static unsigned slab_colour(shm_page_t *slab)
+{
+	shm_chunk_t *chunk = shm_chunk_of(slab);
+
+	return shm_slot_colour_bytes(chunk->slab_map[slab - chunk->pages]);
+}
+
+/* The address of the slab's first object. */
 static char *slab_base(shm_page_t *slab)
 {
 	shm_chunk_t *chunk = shm_chunk_of(slab);
-	size_t idx = (size_t)(slab - chunk->pages);
 
-	return (char *)shm_page_addr(chunk, idx) +
-	       shm_slot_colour_bytes(chunk->slab_map[idx]);
+	return (char *)shm_page_addr(chunk, (size_t)(slab - chunk->pages)) +
+	       slab_colour(slab);
 }
 
 /* The pages of the slab that its objects below fresh reach into. */
 static size_t slab_reached(shm_page_t *slab, unsigned cls, unsigned fresh)
 {
-	shm_chunk_t *chunk = shm_chunk_of(slab);
-	uint32_t slot = chunk->slab_map[slab - chunk->pages];
-	size_t end = shm_slot_colour_bytes(slot) +
-		     (size_t)fresh * shm_classes[cls].size;
+	size_t end = slab_colour(slab) + (size_t)fresh * shm_classes[cls].size;
 
 	return fresh ? shm_align_up(end, SHM_PAGE_SIZE) >> SHM_PAGE_SHIFT : 0;
 }
