@@ -325,13 +325,6 @@ SHM_COLD size_t shm_chunk_touched(const shm_chunk_t *chunk)
 
 _Static_assert(SHM_CHUNK_PAGES <= UINT16_MAX, "a chunk's top fits in 16 bits");
 
-/* The chunk's pages up to end are being handed out. */
-static void chunk_take(shm_chunk_t *chunk, size_t end)
-{
-	if (end > chunk->top)
-		chunk->top = (uint16_t)end;
-}
-
 /* Take an entirely free chunk out of its arena, which no longer knows it:
  * its address space is the caller's to unmap or hand on. */
 static void chunk_unlink(shm_arena_t *arena, shm_chunk_t *chunk)
@@ -369,6 +362,27 @@ static bool chunk_release(shm_arena_t *arena, shm_chunk_t *chunk)
 
 /* ---- Runs ------------------------------------------------------------------ */
 
+/* Pages [idx, idx+n), out of a free run, are handed out: whether all of
+ * them read as zero. */
+static bool pages_take(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		       size_t n)
+{
+	chunk->free_pages -= (uint32_t)n;
+	if (idx + n > chunk->top)
+		chunk->top = (uint16_t)(idx + n);
+	return dirty_clean(arena, chunk, idx, n) == 0;
+}
+
+/* Pages [idx, idx+n) left of a free run that pages were taken from: a free
+ * run again, dirty if any of them is. */
+static void run_rest(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
+		     size_t n, uint32_t stamp)
+{
+	if (n)
+		run_make_free(arena, chunk, idx, n, dirty_any(chunk, idx, n),
+			      stamp);
+}
+
 /* The first page at or after idx that starts a multiple of align_pages
  * pages. */
 static size_t page_aligned(shm_chunk_t *chunk, size_t idx, size_t align_pages)
@@ -398,24 +412,17 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 	index_remove(arena, head);
 	if (chunk->free_pages == SHM_RUN_MAX_PAGES)
 		arena->nempty--;
-	chunk->free_pages -= (uint32_t)npages;
 
 	size_t start = page_aligned(chunk, dirty_range(chunk, idx, fit, DIRTY_FIRST),
 				    align_pages);
 	if (start + span > idx + fit)
 		start = page_aligned(chunk, idx, align_pages);
 	size_t lead = start - idx, trail = fit - lead - npages;
-	void *addr = shm_page_addr(chunk, start);
 
-	if (lead)
-		run_make_free(arena, chunk, idx, lead,
-			      dirty_any(chunk, idx, lead), stamp);
-	if (trail)
-		run_make_free(arena, chunk, start + npages, trail,
-			      dirty_any(chunk, start + npages, trail), stamp);
-	*zeroed = dirty_clean(arena, chunk, start, npages) == 0;
-	chunk_take(chunk, start + npages);
-	return addr;
+	run_rest(arena, chunk, idx, lead, stamp);
+	run_rest(arena, chunk, start + npages, trail, stamp);
+	*zeroed = pages_take(arena, chunk, start, npages);
+	return shm_page_addr(chunk, start);
 }
 
 /*
@@ -562,12 +569,8 @@ bool shm_run_grow(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 	uint32_t stamp = next->stamp;
 
 	index_remove(arena, next);
-	if (rest)
-		run_make_free(arena, chunk, end + more, rest,
-			      dirty_any(chunk, end + more, rest), stamp);
-	dirty_clean(arena, chunk, end, more);
-	chunk->free_pages -= (uint32_t)more;
-	chunk_take(chunk, end + more);
+	run_rest(arena, chunk, end + more, rest, stamp);
+	pages_take(arena, chunk, end, more);
 	return true;
 }
 
