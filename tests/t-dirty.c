@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shimmer.h"
@@ -38,19 +37,6 @@ static size_t stat_dirty(void)
 static void set_decay_ms(unsigned ms)
 {
 	shimmer_ctl("opt.decay_ms", NULL, NULL, &ms, sizeof(ms));
-}
-
-/* Resident pages of [p, p+n), which must be page-aligned. */
-static size_t resident_pages(void *p, size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
-	unsigned char vec[BLOCK / 4096];
-
-	if (n / page > sizeof(vec) || mincore(p, n, vec) != 0)
-		bail("mincore failed");
-	for (size_t i = 0; i < n / page; i++)
-		count += vec[i] & 1;
-	return count;
 }
 
 static char *written_block(size_t size)

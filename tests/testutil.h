@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,23 @@ static inline int in_shimmer(void *addr, const char **where)
 	return strstr(info.dli_fname, "libshimmer") != NULL;
 }
 
+
+/* How many pages of [p, p+len) are resident, by mincore; p starts a page.
+ * SIZE_MAX if part of the range is not mapped. */
+static inline size_t resident_pages(const void *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
+	unsigned char vec[64];
+
+	for (size_t at = 0; at < len; at += sizeof(vec) * page) {
+		size_t n = len - at < sizeof(vec) * page ? len - at : sizeof(vec) * page;
+		if (mincore((char *)p + at, n, vec) != 0)
+			return SIZE_MAX;
+		for (size_t i = 0; i < (n + page - 1) / page; i++)
+			count += vec[i] & 1;
+	}
+	return count;
+}
 /*
  * Run this test program again, as "name arg", with SHIMMER_OPTIONS set to
  * options (options are read once, at start-up), reading what it prints to

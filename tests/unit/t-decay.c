@@ -10,8 +10,8 @@
  */
 #include "tcache.h"
 #include "../tap.h"
+#include "../testutil.h"
 
-#include <sys/mman.h>
 
 #define NBLOCKS 8
 
@@ -20,19 +20,6 @@ static void decay_pass(shm_arena_t *arena, bool *released)
 	pthread_mutex_lock(&arena->lock);
 	shm_arena_decay(arena, false, released);
 	pthread_mutex_unlock(&arena->lock);
-}
-
-/* How many of the n pages at addr are resident. */
-static size_t resident_pages(void *addr, size_t n)
-{
-	unsigned char vec[64];
-	size_t count = 0;
-
-	if (n > sizeof(vec) || mincore(addr, n * SHM_PAGE_SIZE, vec) != 0)
-		bail("mincore failed");
-	for (size_t i = 0; i < n; i++)
-		count += vec[i] & 1;
-	return count;
 }
 
 static bool is_chunk(const void *p)
@@ -121,7 +108,8 @@ int main(void)
 	decay_pass(arena, NULL);
 	ok(arena->bins[cls].slabs == NULL && arena->pub->classes[cls].nslabs == 0,
 	   "the last pass before it idled the decay time gives it back");
-	ok(resident_pages(kept_addr, shm_classes[cls].npages) == 0,
+	ok(resident_pages(kept_addr,
+			  shm_classes[cls].npages * SHM_PAGE_SIZE) == 0,
 	   "with its pages purged, not left to wait out another decay time");
 
 	/* So does one that a slab freed into later went in front of: a full

@@ -14,10 +14,10 @@
  */
 #include "tcache.h"
 #include "../tap.h"
+#include "../testutil.h"
 
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define PG SHM_PAGE_SIZE
@@ -108,17 +108,12 @@ static void check_reach(void)
 	is(unmarked, 0, "every free page written is marked dirty");
 }
 
-/* Header pages of the chunk the kernel has resident. */
+/* Bytes of the chunk's header the kernel has resident. */
 static size_t header_resident(shm_chunk_t *chunk)
 {
-	unsigned char vec[SHM_HEADER_PAGES];
-	size_t count = 0;
+	size_t pages = resident_pages(chunk, SHM_HEADER_PAGES * PG);
 
-	if (mincore(chunk, SHM_HEADER_PAGES * PG, vec) != 0)
-		return SIZE_MAX;
-	for (size_t i = 0; i < SHM_HEADER_PAGES; i++)
-		count += vec[i] & 1;
-	return count * PG;
+	return pages == SIZE_MAX ? SIZE_MAX : pages * PG;
 }
 
 /* The estimate covers what is resident and is below the whole header. */
