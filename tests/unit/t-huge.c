@@ -12,13 +12,13 @@
  * unmapped by the last decay pass before the decay time, or on trim.
  */
 #include "tcache.h"
+#include "clock.h"
 #include "../tap.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define MiB ((size_t)1 << 20)
 
@@ -114,8 +114,7 @@ int main(void)
 	char *a = shm_route_alloc(4 * MiB, SHM_MIN_ALIGN, false);
 	shm_free_fast(a);
 	ok(cached_now() > 0, "cached mappings wait for the decay time");
-	struct timespec ts = { 0, 300 * 1000 * 1000 };
-	nanosleep(&ts, NULL);
+	wait_clock(300);
 	shm_huge_decay(false, NULL);
 	is(cached_now(), 0, "and are gone after it");
 	ok(!mapped(a, 4 * MiB), "unmapped");
@@ -125,8 +124,7 @@ int main(void)
 	shm_opt.decay_ms = 800;
 	char *early = shm_route_alloc(4 * MiB, SHM_MIN_ALIGN, false);
 	shm_free_fast(early);
-	ts.tv_nsec = (long)(800 - shm_decay_every() + 10) * 1000 * 1000;
-	nanosleep(&ts, NULL);
+	wait_clock(800 - shm_decay_every() + 1);
 	shm_huge_decay(false, NULL);
 	is(cached_now(), 0, "a pass an interval before the decay time unmaps them");
 	shm_opt.decay_ms = 200;
@@ -171,7 +169,7 @@ int main(void)
 	malloc_trim(0);
 
 	shm_opt.decay_ms = 300;
-	nanosleep(&(struct timespec){ 0, 700 * 1000 * 1000 }, NULL);
+	wait_clock(700);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 5; i++)
 			blk[i] = shm_route_alloc(8 * MiB, SHM_MIN_ALIGN, true);

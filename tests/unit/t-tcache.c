@@ -22,12 +22,12 @@
  * at malloc_trim, or once their cache stayed spare for the decay time.
  */
 #include "tcache.h"
+#include "clock.h"
 #include "../tap.h"
 
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #define REFILLS 8
 
@@ -252,7 +252,7 @@ static void spares(void)
 	run(leave_thread, &left);
 	ok(count_held(left.tc, 96) == kept96(left.count), "a spare cache keeps them");
 	left.tc->gc_stamp = shm_now_ms() - shm_opt.decay_ms;
-	usleep((shm_decay_every() + 1) * 1000);	/* a poll is due */
+	wait_clock(shm_decay_every());	/* a poll is due */
 	bin_pass();
 	is(count_held(left.tc, 96), 0, "until it stayed spare for the decay time");
 }
