@@ -18,6 +18,7 @@ SHIMMER_LIB, SHIMMER_LIB_B, BASELINE, BENCH_TIMEOUT.
 
 import argparse
 import csv
+import struct
 import math
 import os
 import platform
@@ -327,6 +328,33 @@ def pick_allocators(args):
     return allocs, messages
 
 
+def file_pages(path):
+    """What a library costs every program that loads it, from its ELF
+    program headers: the pages of its file its loadable segments map, and
+    the size of its executable segment in bytes and pages.  Fault-around
+    maps every page of a small library that is in the page cache, so these
+    pages are resident in every program, and a build whose text crosses a
+    page boundary costs each of them 4 KiB more."""
+    page = 4096
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return None
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    mapped, text = 0, None
+    for i in range(phnum):
+        ptype, flags, _, vaddr, _, filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + i * phentsize)
+        if ptype != 1 or filesz == 0:           # PT_LOAD with file contents
+            continue
+        pages = (vaddr % page + filesz + page - 1) // page
+        mapped += pages
+        if flags & 1:                           # PF_X
+            text = (filesz, pages)
+    return mapped, text
+
+
 def rows_for(bench):
     """The table rows a benchmark contributes: (key, label, unit, kind)."""
     rows = [("ns_per_op", "time", "ns", "time"),
@@ -444,6 +472,12 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     text = render_table(table, geo, names, baseline, failed, mode, runs,
                         threads, elapsed)
+    for a in allocs:
+        info = file_pages(a["lib"]) if a["name"].startswith("shimmer") else None
+        if info and info[1]:
+            text += ("\n%s: %d pages of %s mapped; text %d bytes, %d pages"
+                     % (a["name"], info[0], os.path.basename(a["lib"]),
+                        info[1][0], info[1][1]))
     print(text)
     with open(os.path.join(out_dir, "results.txt"), "w") as f:
         f.write(text + "\n")

@@ -6,7 +6,9 @@
 # and ends with its result line: its own checks of the blocks it wrote
 # (realloc's strings, the tags larson and xthread pass between threads,
 # ...) held, its threads finished, and the blocks came from Shimmer.
-# Nothing here looks at the times.
+# Nothing here looks at the times.  Last, the library's pages that make
+# bench reports under its table are checked against readelf's reading of
+# the same program headers.
 
 . "${top_srcdir:-.}/tests/tap.sh"
 : "${top_builddir:=.}"
@@ -27,7 +29,7 @@ memreturn -d 1.2 -n 32
 frag -n 8 -w 2
 fastpath -d 0.2'
 
-plan "$(printf '%s\n' "$runs" | wc -l)"
+plan "$(($(printf '%s\n' "$runs" | wc -l) + 1))"
 
 while read -r name args; do
 	prog=$top_builddir/bench/$name
@@ -46,3 +48,33 @@ while read -r name args; do
 done <<EOF
 $runs
 EOF
+
+# The pages of its file and of its text that readelf's program headers give
+# the library (the LOAD lines: VirtAddr is field 3, FileSiz field 5, and
+# the flags hold an E where the segment is executable).
+readelf_pages() {
+	readelf -lW "$1" | while read -r type off vaddr paddr filesz memsz flags; do
+		[ "$type" = LOAD ] && [ $((filesz)) -gt 0 ] || continue
+		echo "$(((vaddr % 4096 + filesz + 4095) / 4096)) $((filesz)) $flags"
+	done | {
+		mapped=0
+		while read -r pages size flags; do
+			mapped=$((mapped + pages))
+			case $flags in *E*) text="$size, $pages" ;; esac
+		done
+		echo "($mapped, ($text))"
+	}
+}
+
+lib=$(readlink -f "$SHIMMER_LIB")
+if [ -z "$PYTHON3" ] || ! command -v readelf >/dev/null 2>&1; then
+	skip 1 "python3 or readelf not found"
+else
+	want=$(readelf_pages "$lib")
+	got=$("$PYTHON3" -c 'import sys; sys.path.insert(0, sys.argv[1])
+import run; print(run.file_pages(sys.argv[2]))' "$top_srcdir/bench" "$lib" 2>&1)
+	[ "$got" = "$want" ]
+	ok $? "run.py reads the library's mapped pages and text as readelf does: $got" ||
+		diag "readelf gives $want"
+fi
+done_testing
