@@ -18,12 +18,12 @@ SHIMMER_LIB, SHIMMER_LIB_B, BASELINE, BENCH_TIMEOUT.
 
 import argparse
 import csv
-import struct
 import math
 import os
 import platform
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
