@@ -21,19 +21,7 @@
 
 #include "shimmer-internal.h"
 #include "tap.h"
-
-/* Whether the page at addr holds data of its own: present and mapped by
- * this process alone (/proc/self/pagemap bits 63 and 56).  A page only
- * read is the kernel's shared zero page, which mincore would count. */
-static bool page_written(int fd, unsigned long addr)
-{
-	uint64_t entry = 0;
-
-	if (pread(fd, &entry, sizeof entry,
-		  (off_t)(addr / SHM_PAGE_SIZE * sizeof entry)) != sizeof entry)
-		return false;
-	return (entry >> 63 & 1) && (entry >> 56 & 1);
-}
+#include "testutil.h"
 
 /* Pages of size-class tables and the library's other variables. */
 #define OTHER_PAGES 3
@@ -87,7 +75,7 @@ int main(void)
 			    ((uintptr_t)p[0] >> SHM_CHUNK_SHIFT) - bss.start) / SHM_PAGE_SIZE;
 	size_t resident = 0, stray = 0;
 	for (size_t i = 0; i < npages; i++) {
-		if (!page_written(fd, bss.start + i * SHM_PAGE_SIZE))
+		if (!page_written(fd, (const void *)(bss.start + i * SHM_PAGE_SIZE)))
 			continue;
 		resident++;
 		if (i >= OTHER_PAGES && i != slot_page)

@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +44,6 @@ static inline int in_shimmer(void *addr, const char **where)
 	return strstr(info.dli_fname, "libshimmer") != NULL;
 }
 
-
 /* How many pages of [p, p+len) are resident, by mincore; p starts a page.
  * SIZE_MAX if part of the range is not mapped. */
 static inline size_t resident_pages(const void *p, size_t len)
@@ -59,6 +59,22 @@ static inline size_t resident_pages(const void *p, size_t len)
 			count += vec[i] & 1;
 	}
 	return count;
+}
+
+/* Whether the page at addr holds data of its own, by /proc/self/pagemap
+ * open as fd: present and mapped by this process alone (bits 63 and 56).
+ * A page only read is the kernel's shared zero page, which mincore counts
+ * as resident.  A page that cannot be looked up counts as written, so
+ * that a check built on this fails rather than passes. */
+static inline bool page_written(int fd, const void *addr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t entry;
+	off_t at = (off_t)((uintptr_t)addr / (uintptr_t)page * sizeof entry);
+
+	if (pread(fd, &entry, sizeof entry, at) != sizeof entry)
+		return true;
+	return (entry >> 63 & 1) && (entry >> 56 & 1);
 }
 /*
  * Run this test program again, as "name arg", with SHIMMER_OPTIONS set to

@@ -24,18 +24,6 @@
 
 static int pagemap = -1;
 
-/* Whether the page at addr has been written: present, and not the shared
- * zero page that reading an untouched page maps (which is not exclusive). */
-static bool written_page(const void *addr)
-{
-	uint64_t entry;
-	off_t at = (off_t)((uintptr_t)addr / PG * sizeof entry);
-
-	if (pread(pagemap, &entry, sizeof entry, at) != sizeof entry)
-		return true;
-	return (entry >> 63 & 1) && (entry >> 56 & 1);
-}
-
 /* Pages of the chunks past their headers that have been written, and of
  * those the free ones whose dirty bit is clear. */
 static void chunk_pages(size_t *written, size_t *unmarked)
@@ -46,13 +34,13 @@ static void chunk_pages(size_t *written, size_t *unmarked)
 	for (unsigned i = 0; (arena = shm_arena_next(&i, shm_narenas));) {
 		for (shm_chunk_t *c = arena->chunks; c; c = c->next)
 			for (size_t p = SHM_HEADER_PAGES; p < SHM_CHUNK_PAGES; p++)
-				*written += written_page(shm_page_addr(c, p));
+				*written += page_written(pagemap, shm_page_addr(c, p));
 		for (size_t n = 1; n <= SHM_CHUNK_PAGES; n++)
 			for (shm_page_t *run = arena->runs[n]; run; run = run->next) {
 				shm_chunk_t *c = shm_chunk_of(run);
 				size_t idx = (size_t)(run - c->pages);
 				for (size_t p = idx; p < idx + n; p++)
-					*unmarked += written_page(shm_page_addr(c, p)) &&
+					*unmarked += page_written(pagemap, shm_page_addr(c, p)) &&
 						     !shm_page_dirty(c, p);
 			}
 	}
