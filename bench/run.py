@@ -225,6 +225,25 @@ def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
 
+# The geometric-mean rows: (name, label, kind of the rows they sum up, the
+# rows they take).  Peak RSS has a row of its own, apart from all memory
+# rows: it is what the project's memory target is on, and the others
+# (memreturn's RSS after the free, frag's heap over live bytes) would
+# otherwise weigh in with ratios of up to hundreds.
+GEOMEANS = [
+    ("time", "time", "time", lambda row: row["kind"] == "time"),
+    ("peak", "peak RSS", "memory", lambda row: row["key"] == "hwm_kb"),
+    ("memory", "all memory", "memory", lambda row: row["kind"] == "memory"),
+]
+
+
+def geomeans(table, names):
+    """Each GEOMEANS row's geometric mean of the ratios, per allocator."""
+    return {name: {a: geomean([r["ratio"][a] for r in table if takes(r)])
+                   for a in names}
+            for name, _, _, takes in GEOMEANS}
+
+
 # ---- the comparison --------------------------------------------------------
 
 def parse_args():
@@ -464,10 +483,7 @@ def main():
                     row["ratio"][a] = None
                     row["spread"][a] = None
             table.append(row)
-    geo = {}
-    for kind in ("time", "memory"):
-        geo[kind] = {a: geomean([r["ratio"][a] for r in table
-                                 if r["kind"] == kind]) for a in names}
+    geo = geomeans(table, names)
 
     os.makedirs(out_dir, exist_ok=True)
     text = render_table(table, geo, names, baseline, failed, mode, runs,
@@ -523,10 +539,10 @@ def render_table(table, geo, names, baseline, failed, mode, runs, threads,
             else:
                 cells.append("-" if r is None else "%.2f" % r)
         body.append(cells)
-    for kind, label in (("time", "time"), ("memory", "memory")):
+    for name, label, _, _ in GEOMEANS:
         cells = ["geomean", label, "1.00"]
         for a in peers:
-            g = geo[kind][a]
+            g = geo[name][a]
             cells.append("-" if g is None else "%.2f" % g)
         body.append(cells)
     widths = [max(len(str(r[i])) for r in [head] + body)
@@ -576,10 +592,10 @@ def write_csv(path, table, geo, names, baseline, failed):
                             "" if sp is None else "%.4f" % sp[0],
                             "" if sp is None else "%.4f" % sp[1],
                             len(row["samples"][a]), status])
-        for kind in ("time", "memory"):
+        for name, label, kind, _ in GEOMEANS:
             for a in names:
-                g = geo[kind][a]
-                w.writerow(["geomean", kind, kind, "ratio", a, "",
+                g = geo[name][a]
+                w.writerow(["geomean", label, kind, "ratio", a, "",
                             "" if g is None else "%.4f" % g, "", "", "",
                             ""])
 
@@ -607,7 +623,9 @@ def render_svg(table, geo, names, baseline, mode, runs, threads):
         groups = [("%s: %s" % (r["bench"], r["label"])
                    if r["label"] not in ("time",) else r["bench"],
                    r["ratio"]) for r in table if r["kind"] == kind]
-        groups.append(("geomean", geo[kind]))
+        groups += [("geomean" if label == kind else "geomean: " + label,
+                    geo[name])
+                   for name, label, k, _ in GEOMEANS if k == kind]
         panels.append((title, groups))
 
     ratios = [v for _, groups in panels for _, rs in groups
@@ -714,7 +732,8 @@ def render_svg(table, geo, names, baseline, mode, runs, threads):
             o.append('<text transform="translate(%d,%d) rotate(-40)" '
                      'text-anchor="end"%s>%s</text>'
                      % (tx, y0 + plot_h + 14,
-                        ' font-weight="bold"' if label == "geomean" else "",
+                        ' font-weight="bold"'
+                        if label.startswith("geomean") else "",
                         escape(label)))
         o.append('<text x="%d" y="%d" text-anchor="middle" fill="#555">'
                  'benchmark</text>' % ((left + width - right) // 2,

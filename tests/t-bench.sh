@@ -6,9 +6,10 @@
 # and ends with its result line: its own checks of the blocks it wrote
 # (realloc's strings, the tags larson and xthread pass between threads,
 # ...) held, its threads finished, and the blocks came from Shimmer.
-# Nothing here looks at the times.  Last, the library's pages that make
-# bench reports under its table are checked against readelf's reading of
-# the same program headers.
+# Nothing here looks at the times.  Then run.py's geometric means are
+# checked on a made-up table, and last, the library's pages that make
+# bench reports under its table against readelf's reading of the same
+# program headers.
 
 . "${top_srcdir:-.}/tests/tap.sh"
 : "${top_builddir:=.}"
@@ -29,7 +30,7 @@ memreturn -d 1.2 -n 32
 frag -n 8 -w 2
 fastpath -d 0.2'
 
-plan "$(($(printf '%s\n' "$runs" | wc -l) + 1))"
+plan "$(($(printf '%s\n' "$runs" | wc -l) + 2))"
 
 while read -r name args; do
 	prog=$top_builddir/bench/$name
@@ -48,6 +49,26 @@ while read -r name args; do
 done <<EOF
 $runs
 EOF
+
+# The table's geometric means: time over the time rows, peak RSS over the
+# peak rows alone (the memory target's figure), all memory over every
+# memory row.  Ratios 2 and 0.5 for time, 2 and 8 for peak RSS, and 64
+# for another memory row give 1, 4 and the cube root of 1024.
+if [ -z "$PYTHON3" ]; then
+	skip 1 "python3 not found"
+else
+	got=$("$PYTHON3" -c 'import sys; sys.path.insert(0, sys.argv[1])
+import run
+rows = [("time", "ns_per_op", 2.0), ("time", "ns_per_op", 0.5),
+        ("memory", "hwm_kb", 2.0), ("memory", "hwm_kb", 8.0),
+        ("memory", "rss_late_kb", 64.0)]
+table = [dict(kind=k, key=key, ratio=dict(a=r)) for k, key, r in rows]
+g = run.geomeans(table, ["a"])
+print("%.3f %.3f %.3f" % (g["time"]["a"], g["peak"]["a"], g["memory"]["a"]))' \
+		"$top_srcdir/bench" 2>&1)
+	[ "$got" = "1.000 4.000 10.079" ]
+	ok $? "run.py's geometric means: time, peak RSS apart, all memory: $got"
+fi
 
 # The pages of its file and of its text that readelf's program headers give
 # the library (the LOAD lines: VirtAddr is field 3, FileSiz field 5, and
