@@ -50,6 +50,14 @@ done <<EOF
 $runs
 EOF
 
+# Python code run with bench/run.py imported as run; its arguments follow.
+run_py() {
+	code=$1
+	shift
+	"$PYTHON3" -c "import sys; sys.path.insert(0, sys.argv[1]); import run
+$code" "$top_srcdir/bench" "$@" 2>&1
+}
+
 # The table's geometric means: time over the time rows, peak RSS over the
 # peak rows alone (the memory target's figure), all memory over every
 # memory row.  Ratios 2 and 0.5 for time, 2 and 8 for peak RSS, and 64
@@ -57,15 +65,13 @@ EOF
 if [ -z "$PYTHON3" ]; then
 	skip 1 "python3 not found"
 else
-	got=$("$PYTHON3" -c 'import sys; sys.path.insert(0, sys.argv[1])
-import run
+	got=$(run_py '
 rows = [("time", "ns_per_op", 2.0), ("time", "ns_per_op", 0.5),
         ("memory", "hwm_kb", 2.0), ("memory", "hwm_kb", 8.0),
         ("memory", "rss_late_kb", 64.0)]
 table = [dict(kind=k, key=key, ratio=dict(a=r)) for k, key, r in rows]
 g = run.geomeans(table, ["a"])
-print("%.3f %.3f %.3f" % (g["time"]["a"], g["peak"]["a"], g["memory"]["a"]))' \
-		"$top_srcdir/bench" 2>&1)
+print("%.3f %.3f %.3f" % (g["time"]["a"], g["peak"]["a"], g["memory"]["a"]))')
 	[ "$got" = "1.000 4.000 10.079" ]
 	ok $? "run.py's geometric means: time, peak RSS apart, all memory: $got"
 fi
@@ -92,8 +98,7 @@ if [ -z "$PYTHON3" ] || ! command -v readelf >/dev/null 2>&1; then
 	skip 1 "python3 or readelf not found"
 else
 	want=$(readelf_pages "$lib")
-	got=$("$PYTHON3" -c 'import sys; sys.path.insert(0, sys.argv[1])
-import run; print(run.file_pages(sys.argv[2]))' "$top_srcdir/bench" "$lib" 2>&1)
+	got=$(run_py 'print(run.file_pages(sys.argv[2]))' "$lib")
 	[ "$got" = "$want" ]
 	ok $? "run.py reads the library's mapped pages and text as readelf does: $got" ||
 		diag "readelf gives $want"

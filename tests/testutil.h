@@ -76,6 +76,7 @@ static inline bool page_written(int fd, const void *addr)
 		return true;
 	return (entry >> 63 & 1) && (entry >> 56 & 1);
 }
+
 /*
  * Run this test program again, as "name arg", with SHIMMER_OPTIONS set to
  * options (options are read once, at start-up), reading what it prints to
