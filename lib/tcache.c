@@ -424,20 +424,34 @@ void shm_tcache_prefork(void)
 	pthread_mutex_lock(&shm_tcache_list_lock);
 }
 
-/* In the child only the forking thread survives: the other threads' caches
- * are flushed and recycled instead of leaking what they held. */
-void shm_tcache_postfork(bool child)
+/*
+ * In the child only the forking thread survives.  The other threads' caches
+ * are dropped with what they hold: their threads may have been anywhere in
+ * them at the fork, between a flush's pieces (some objects back in their
+ * slabs, the bin still listing them), in a refill whose objects are not
+ * linked into the bin yet, or exiting, its retirement under way.  Flushed
+ * in the child, such a bin put objects into their slabs a second time,
+ * and the slabs then handed them out twice (tests/t-fork, one child in
+ * some thousands: "corrupted free list").  Their calls are still counted;
+ * the objects stay out of the slabs, as they are in the parent.  Spare
+ * caches were retired whole, under the list lock the fork holds, and
+ * stay for the child's threads.
+ */
+SHM_COLD void shm_tcache_postfork(bool child)
 {
 	if (!child) {
 		pthread_mutex_unlock(&shm_tcache_list_lock);
 		return;
 	}
 	shm_lock_init(&shm_tcache_list_lock);
-	shm_tcache_t *tc = live;
-	while (tc) {
-		shm_tcache_t *next = tc->next;
-		if (tc != shm_tls_cache)
-			tcache_retire(tc);
-		tc = next;
+	for (shm_tcache_t *tc = live, *next; tc; tc = next) {
+		next = tc->next;
+		if (tc == shm_tls_cache)
+			continue;
+		for (unsigned cls = 0; cls < SHM_NCLASSES; cls++)
+			shm_tcache_merge(tc, cls);
+		if (tc->arena)
+			shm_arena_detach(tc->arena);
+		list_remove(&live, tc);
 	}
 }

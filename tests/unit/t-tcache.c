@@ -20,6 +20,8 @@
  * its cache to the next thread made, each bin with at most
  * SHM_RETIRE_KEEP_BYTES of objects; objects no thread takes over go back
  * at malloc_trim, or once their cache stayed spare for the decay time.
+ * A child forked while another thread is partway through a flush leaves
+ * that thread's cache alone and hands out each object once.
  */
 #include "tcache.h"
 #include "clock.h"
@@ -28,6 +30,8 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define REFILLS 8
 
@@ -357,13 +361,112 @@ static void flush_mixed(void)
 	   (unsigned long long)before[0], (unsigned long long)before[1]);
 }
 
+/* A thread holding objects in its cache, parked until told to exit. */
+struct parked {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage;		/* 1: its cache holds them; 2: it may exit */
+	shm_tcache_t *tc;
+};
+
+static void *park_thread(void *arg)
+{
+	struct parked *p = arg;
+	void *blocks[100];
+
+	for (unsigned i = 0; i < 100; i++)
+		blocks[i] = malloc(96);
+	for (unsigned i = 0; i < 100; i++)
+		free(blocks[i]);
+	pthread_mutex_lock(&p->lock);
+	p->tc = shm_tls_cache;
+	p->stage = 1;
+	pthread_cond_broadcast(&p->cond);
+	while (p->stage != 2)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* In a child, a fill of n objects from arena: whether each came once. */
+static bool fill_distinct(shm_arena_t *arena, unsigned cls, unsigned n)
+{
+	static void *seen[512];
+	shm_cache_bin_t bin = { .max = 512 };
+	unsigned walked = 0;
+
+	while (bin.count < n) {
+		unsigned had = bin.count;
+		shm_arena_fill(arena, cls, &bin, n - bin.count);
+		if (bin.count == had)
+			return false;
+	}
+	for (shm_link_t *obj = bin.head; obj && walked < bin.count;
+	     obj = shm_link_decode(obj, obj->next))
+		seen[walked++] = obj;
+	qsort(seen, walked, sizeof(seen[0]), cmp_ptr);
+	for (unsigned i = 1; i < walked; i++)
+		if (seen[i] == seen[i - 1])
+			return false;
+	return walked == bin.count;
+}
+
+/*
+ * A fork while another thread is between a flush's pieces: some of its
+ * bin's objects are back in their slabs, and the bin, not updated yet,
+ * still lists them.  The child must leave that cache alone: its objects
+ * stay out of the slabs, and the slabs hand each object out once.
+ */
+static void fork_mid_flush(void)
+{
+	unsigned cls = shm_size_class(96);
+	struct parked p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			    0, NULL };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, park_thread, &p) != 0)
+		bail("pthread_create failed");
+	pthread_mutex_lock(&p.lock);
+	while (p.stage != 1)
+		pthread_cond_wait(&p.cond, &p.lock);
+	pthread_mutex_unlock(&p.lock);
+
+	shm_cache_bin_t *bin = shm_tcache_bin(p.tc, cls);
+	shm_arena_t *arena = p.tc->arena;
+	unsigned k = bin->count / 2, n = 2 * bin->count;
+	void *rest = shm_arena_flush(bin->head, k, cls);
+	uint64_t out = out_of_slabs(arena, cls);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(10);
+		bool same = out_of_slabs(arena, cls) == out;
+		_exit(!same ? 1 : !fill_distinct(arena, cls, n) ? 2 : 0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a child forked while a thread is between a flush's pieces leaves "
+	   "its cache alone, and its slabs hand out %u objects once each "
+	   "(child status %#x)", n, status);
+
+	/* The rest of that flush, as shm_tcache_flush ends it. */
+	bin->head = rest;
+	bin->count = (uint16_t)(bin->count - k);
+	bin->base -= k;
+	pthread_mutex_lock(&p.lock);
+	p.stage = 2;
+	pthread_cond_broadcast(&p.cond);
+	pthread_mutex_unlock(&p.lock);
+	pthread_join(t, NULL);
+}
+
 int main(void)
 {
 	void *volatile first = malloc(8192);	/* makes this thread's cache */
 
 	free(first);
 	if (shm_tls_cache == NULL || shm_tcache_bin(shm_tls_cache, 0)->max == 0) {
-		skip(21, "no thread cache");
+		skip(23, "no thread cache");
 		return done_testing();
 	}
 	check_fresh(16);	/* half the bin first: 128 objects */
@@ -374,5 +477,6 @@ int main(void)
 	flush_mixed();
 	run(trim_thread, NULL);	/* a cache that holds only its blocks */
 	spares();
+	fork_mid_flush();
 	return done_testing();
 }
