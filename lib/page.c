@@ -49,45 +49,95 @@ static size_t page_idx(shm_page_t *pg)
 	return (size_t)(pg - shm_chunk_of(pg)->pages);
 }
 
+/* The list of free runs of n pages: n itself below SHM_RUN_EXACT, then
+ * eight lists per power of two, each for an eighth of its lengths, and the
+ * last for whole chunks (decay_release walks it alone).  A request looks
+ * through its own list only where that mixes lengths; every later list
+ * holds longer runs than it needs.  Out of line, like run_make_free: inlined
+ * into its callers it took the text past 11 pages. */
+_Static_assert(SHM_RUN_EXACT == 1 << 6, "the lists above exact lengths start at 2^6");
+
+__attribute__((noinline)) unsigned shm_run_list(size_t n)
+{
+	if (n < SHM_RUN_EXACT)
+		return (unsigned)n;
+	if (n == SHM_RUN_MAX_PAGES)
+		return SHM_RUN_LISTS - 1;
+	unsigned k = 63u - (unsigned)__builtin_clzll(n);	/* 2^k <= n */
+	return SHM_RUN_EXACT + 8 * (k - 6) + (unsigned)((n >> (k - 3)) & 7);
+}
+
 static void index_insert(shm_arena_t *arena, shm_page_t *head)
 {
-	uint32_t n = head->npages;
+	unsigned i = shm_run_list(head->npages);
 
 	head->prev = NULL;
-	head->next = arena->runs[n];
+	head->next = arena->runs[i];
 	if (head->next)
 		head->next->prev = head;
-	arena->runs[n] = head;
-	arena->nonempty[n >> 6] |= 1ull << (n & 63);
+	arena->runs[i] = head;
+	arena->nonempty[i >> 6] |= 1ull << (i & 63);
 }
 
 static void index_remove(shm_arena_t *arena, shm_page_t *head)
 {
-	uint32_t n = head->npages;
+	unsigned i = shm_run_list(head->npages);
 
 	if (head->prev)
 		head->prev->next = head->next;
 	else
-		arena->runs[n] = head->next;
+		arena->runs[i] = head->next;
 	if (head->next)
 		head->next->prev = head->prev;
-	if (arena->runs[n] == NULL)
-		arena->nonempty[n >> 6] &= ~(1ull << (n & 63));
+	if (arena->runs[i] == NULL)
+		arena->nonempty[i >> 6] &= ~(1ull << (i & 63));
 }
 
-/* Smallest run length >= n that has a free run, or 0. */
-static uint32_t index_fit(shm_arena_t *arena, size_t n)
+/* The first nonempty list at or after list i, or SHM_RUN_LISTS. */
+static unsigned index_next(shm_arena_t *arena, unsigned i)
 {
-	size_t w = n >> 6;
-	uint64_t bits = arena->nonempty[w] & (~0ull << (n & 63));
-
-	for (;;) {
+	while (i < SHM_RUN_LISTS) {
+		uint64_t bits = arena->nonempty[i >> 6] >> (i & 63);
 		if (bits)
-			return (uint32_t)((w << 6) + (size_t)__builtin_ctzll(bits));
-		if (++w > SHM_RUN_WORDS)
-			return 0;
-		bits = arena->nonempty[w];
+			return i + (unsigned)__builtin_ctzll(bits);
+		i = (i | 63) + 1;
 	}
+	return SHM_RUN_LISTS;
+}
+
+/*
+ * A free run of at least n pages, or NULL: each list offers its most
+ * recently freed run that long, and the first list to offer one gives it
+ * (so the shortest length below SHM_RUN_EXACT pages, within an eighth of
+ * it above).  With dirty_first, the first list whose offer is dirty gives
+ * it, if any does before the whole chunks'.  Dirty pages are resident:
+ * taking them costs neither a page fault per page nor resident memory,
+ * where a clean run that fits better faults its pages in while the dirty
+ * ones idle until decay purges them.  A program whose threads free and
+ * make slabs of many sizes at once (rptest of mimalloc-bench, with its
+ * cross-thread hand-offs) otherwise grew its resident set with clean runs
+ * and took more faults.  An empty chunk is not taken for being dirty: it
+ * would no longer be unmapped after an interval (decay_release), which
+ * gives memory back far sooner than purging its pages does.
+ */
+static __attribute__((noinline)) shm_page_t *
+index_fit(shm_arena_t *arena, size_t n, bool dirty_first)
+{
+	shm_page_t *first = NULL;
+
+	for (unsigned i = index_next(arena, shm_run_list(n)); i < SHM_RUN_LISTS;
+	     i = index_next(arena, i + 1)) {
+		shm_page_t *run = arena->runs[i];
+		while (run && run->npages < n)
+			run = run->next;
+		if (run == NULL)
+			continue;
+		if (!dirty_first || (run->dirty && i < SHM_RUN_LISTS - 1))
+			return run;
+		if (first == NULL)
+			first = run;
+	}
+	return first;
 }
 
 /* Describe pages [idx, idx+n) as one free run and index it.  The tail is
@@ -400,18 +450,17 @@ static size_t page_aligned(shm_chunk_t *chunk, size_t idx, size_t align_pages)
 
 /*
  * Take npages pages starting at a multiple of align_pages pages from the
- * first free run of fit pages; what is left before and after stays free.
+ * free run head; what is left before and after stays free.
  * They start at the run's first dirty page if span pages from there fit in
  * the run, else at its start: a run joined to a newer free may have had
  * its older pages purged (shm_run_free), and taking those would fault them
  * in again while the resident ones idle.
  */
-static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
+static void *run_take(shm_arena_t *arena, shm_page_t *head, size_t npages,
 		      size_t span, size_t align_pages, bool *zeroed)
 {
-	shm_page_t *head = arena->runs[fit];
 	shm_chunk_t *chunk = shm_chunk_of(head);
-	size_t idx = page_idx(head);
+	size_t idx = page_idx(head), fit = head->npages;
 	uint32_t stamp = head->stamp;
 
 	index_remove(arena, head);
@@ -431,50 +480,26 @@ static void *run_take(shm_arena_t *arena, uint32_t fit, size_t npages,
 }
 
 /*
- * The run length to take n pages from: the smallest one at least n long
- * whose most recently freed run is dirty, else the smallest at all (0 if
- * there is none).  Dirty pages are resident: taking them costs neither a
- * page fault per page nor resident memory, where a clean run that fits
- * better faults its pages in while the dirty ones idle until decay purges
- * them.  A program whose threads free and make slabs of many sizes at once
- * (rptest of mimalloc-bench, with its cross-thread hand-offs) otherwise
- * grew its resident set with clean runs and took more faults.  An empty
- * chunk is not taken for being dirty: it would no longer be unmapped
- * after an interval (decay_release), which gives memory back far sooner
- * than purging its pages does.
- */
-static uint32_t index_fit_resident(shm_arena_t *arena, size_t n)
-{
-	uint32_t best = index_fit(arena, n);
-
-	for (uint32_t fit = best; fit != 0 && fit < SHM_RUN_MAX_PAGES;
-	     fit = index_fit(arena, fit + 1))
-		if (arena->runs[fit]->dirty)
-			return fit;
-	return best;
-}
-
-/*
  * Take npages pages starting at a multiple of align_pages pages from a free
- * run chosen by index_fit_resident (the most recently freed of its length,
- * whose pages are likely still in cache), or from a new chunk.  *zeroed
+ * run chosen by index_fit, dirty first (the most recently freed of its list
+ * that fits, whose pages are likely still in cache), or from a new chunk.  *zeroed
  * tells whether the pages are known to read as zero.
  */
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed)
 {
 	size_t need = npages + align_pages - 1;
-	uint32_t fit;
+	shm_page_t *run;
 
 	if (need > SHM_RUN_MAX_PAGES)
 		return NULL;
-	fit = index_fit_resident(arena, need);
-	if (fit == 0) {
+	run = index_fit(arena, need, true);
+	if (run == NULL) {
 		if (shm_chunk_new(arena) == NULL)
 			return NULL;
-		fit = index_fit(arena, need);
+		run = index_fit(arena, need, false);
 	}
-	return run_take(arena, fit, npages, npages, align_pages, zeroed);
+	return run_take(arena, run, npages, npages, align_pages, zeroed);
 }
 
 /*
@@ -485,12 +510,12 @@ void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
  */
 void *shm_run_alloc_room(shm_arena_t *arena, size_t npages, bool *zeroed)
 {
-	uint32_t fit = 2 * npages <= SHM_RUN_MAX_PAGES ?
-		       index_fit(arena, 2 * npages) : 0;
+	shm_page_t *run = 2 * npages <= SHM_RUN_MAX_PAGES ?
+			  index_fit(arena, 2 * npages, false) : NULL;
 
-	if (fit == 0)
+	if (run == NULL)
 		return shm_run_alloc(arena, npages, 1, zeroed);
-	return run_take(arena, fit, npages, 2 * npages, 1, zeroed);
+	return run_take(arena, run, npages, 2 * npages, 1, zeroed);
 }
 
 /* A free neighbour about to join a run freed now: the joined run takes
@@ -602,7 +627,7 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
 			  bool *released)
 {
-	shm_page_t *run = arena->runs[SHM_RUN_MAX_PAGES];
+	shm_page_t *run = arena->runs[SHM_RUN_LISTS - 1];
 	size_t kept = 0;
 
 	if (run == NULL || arena->nempty <= shm_opt.retain_chunks)
@@ -630,7 +655,7 @@ static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
  * unmapped by a decay pass (decay_release), as promptly as before. */
 void shm_arena_give_empty(shm_arena_t *arena)
 {
-	shm_page_t *run = arena->runs[SHM_RUN_MAX_PAGES], *next;
+	shm_page_t *run = arena->runs[SHM_RUN_LISTS - 1], *next;
 
 	for (; run; run = next) {
 		shm_chunk_t *chunk = shm_chunk_of(run);
@@ -661,21 +686,16 @@ void shm_arena_decay(shm_arena_t *arena, bool all, bool *released)
 	decay_release(arena, now, all, released);
 	if (arena->pub->dirty_pages == 0)
 		return;
-	for (size_t w = 0; w <= SHM_RUN_WORDS; w++) {
-		uint64_t bits = arena->nonempty[w];
-		while (bits) {
-			size_t n = (w << 6) + (size_t)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			for (shm_page_t *run = arena->runs[n]; run;
-			     run = run->next) {
-				if (!run->dirty)
-					continue;
-				if (!all && !shm_decay_due(now, run->stamp))
-					continue;
-				run_purge(arena, run);
-				if (released)
-					*released = true;
-			}
+	for (unsigned i = index_next(arena, 0); i < SHM_RUN_LISTS;
+	     i = index_next(arena, i + 1)) {
+		for (shm_page_t *run = arena->runs[i]; run; run = run->next) {
+			if (!run->dirty)
+				continue;
+			if (!all && !shm_decay_due(now, run->stamp))
+				continue;
+			run_purge(arena, run);
+			if (released)
+				*released = true;
 		}
 	}
 }

@@ -352,6 +352,13 @@ typedef struct shm_bin {
 	unsigned colour;		/* the next slab's, 0 to ncolours - 1 */
 } shm_bin_t;
 
+/* The free-run index has a list per run length below SHM_RUN_EXACT pages,
+ * then eight per power of two of length, and one for whole chunks: 97
+ * lists, where one per length took 8 KiB of each arena, on a page of its
+ * own that a fresh chunk's one free run touched at its far end. */
+#define SHM_RUN_EXACT 64
+#define SHM_RUN_LISTS (SHM_RUN_EXACT + 8 * (SHM_CHUNK_SHIFT - SHM_PAGE_SHIFT - 6) + 1)
+
 /* The fewest pages a large block takes from the huge cache (shm_huge_lend):
  * fewer fault in cheaply enough, and each move may split a kernel mapping. */
 #define SHM_LEND_MIN_PAGES 16
@@ -375,12 +382,11 @@ typedef struct shm_arena {
 	 * (publish.c); updated under the lock, but for the program's call
 	 * counts, which thread caches add with atomics when they merge. */
 	shm_pub_arena_t *pub;
-	/* Free-run index: runs[n] lists free runs of exactly n pages, most
-	 * recently freed first; nonempty has bit n set when runs[n] isn't.
-	 * Last, so that an arena no thread uses costs one resident page:
-	 * the 8 KiB of lists are touched only where runs of a length are. */
-	uint64_t nonempty[SHM_RUN_WORDS + 1];
-	shm_page_t *runs[SHM_CHUNK_PAGES + 1];
+	/* Free-run index (page.c): runs[i] lists the free runs of list i,
+	 * most recently freed first; nonempty has bit i set when runs[i]
+	 * isn't. */
+	uint64_t nonempty[(SHM_RUN_LISTS + 63) / 64];
+	shm_page_t *runs[SHM_RUN_LISTS];
 } shm_arena_t;
 
 /* shm_narenas slots, each NULL until its arena is made (shm_arena_get);
@@ -415,6 +421,7 @@ void shm_arena_postfork(bool child);
 
 /* ---- Page manager (page.c) ---------------------------------------------- */
 
+unsigned shm_run_list(size_t npages);
 shm_chunk_t *shm_chunk_new(shm_arena_t *arena);
 size_t shm_chunk_touched(const shm_chunk_t *chunk);
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,

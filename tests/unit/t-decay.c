@@ -52,7 +52,7 @@ int main(void)
 	   "a pass right after keeps them: they have not stayed empty");
 
 	uint32_t now = shm_now_ms();
-	for (shm_page_t *run = arena->runs[SHM_RUN_MAX_PAGES]; run; run = run->next)
+	for (shm_page_t *run = arena->runs[shm_run_list(SHM_RUN_MAX_PAGES)]; run; run = run->next)
 		run->stamp = now - shm_decay_every();
 	decay_pass(arena, &released);
 	is(arena->pub->nchunks, before + retain,

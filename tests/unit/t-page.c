@@ -26,11 +26,11 @@ static size_t dirty_in(shm_chunk_t *chunk, size_t idx, size_t n)
 
 /*
  * Walk the arena's whole free-run index: every listed run is free, sits in
- * the list of its length with its bit set, has an exact tail, is not next to
- * another free run (it would have been coalesced), says it is dirty exactly
- * when the dirty map has a page of it set, and the free pages found add up
- * to what each chunk counts.  Only free pages may be set in the dirty map,
- * and the arena's dirty count is how many are.  Returns the number of
+ * the list of its length with the list's bit set, has an exact tail, is not
+ * next to another free run (it would have been coalesced), says it is dirty
+ * exactly when the dirty map has a page of it set, and the free pages found
+ * add up to what each chunk counts.  Only free pages may be set in the dirty
+ * map, and the arena's dirty count is how many are.  Returns the number of
  * violations.
  */
 static int index_errors(shm_arena_t *arena)
@@ -40,17 +40,17 @@ static int index_errors(shm_arena_t *arena)
 
 	if (arena->runs[0] != NULL)
 		errors++;
-	for (size_t n = 1; n <= SHM_CHUNK_PAGES; n++) {
-		bool bit = arena->nonempty[n >> 6] >> (n & 63) & 1;
-		if (bit != (arena->runs[n] != NULL))
+	for (unsigned i = 0; i < SHM_RUN_LISTS; i++) {
+		bool bit = arena->nonempty[i >> 6] >> (i & 63) & 1;
+		if (bit != (arena->runs[i] != NULL))
 			errors++;
-		for (shm_page_t *run = arena->runs[n]; run; run = run->next) {
+		for (shm_page_t *run = arena->runs[i]; run; run = run->next) {
 			shm_chunk_t *chunk = shm_chunk_of(run);
-			size_t idx = (size_t)(run - chunk->pages);
+			size_t idx = (size_t)(run - chunk->pages), n = run->npages;
 			shm_page_t *tail = &chunk->pages[idx + n - 1];
 			/* A run that ends the chunk leaves its tail alone. */
 			bool last = idx + n == SHM_CHUNK_PAGES;
-			if (run->kind != SHM_PAGE_FREE || run->npages != n ||
+			if (run->kind != SHM_PAGE_FREE || shm_run_list(n) != i ||
 			    (!last && (tail->kind != SHM_PAGE_FREE || tail->npages != n)) ||
 			    idx < SHM_HEADER_PAGES || idx + n > SHM_CHUNK_PAGES)
 				errors++;
@@ -168,6 +168,31 @@ int main(void)
 	is(index_errors(arena), 0, "the free-run index is consistent after the cut");
 	shm_arena_free_large(whole9, "test");
 	shm_arena_free_large(fence, "test");
+
+	/* From 64 pages on, a list holds an eighth of a power of two of
+	 * lengths: 66 and 70 pages share one.  A request of 68 passes over
+	 * the 66-page run, freed last and so first in the list, for the
+	 * 70-page one; a request of 66 takes the 66-page run. */
+	void *fenced[5];
+	static const size_t fenced_pages[5] = { 1, 70, 1, 66, 1 };
+	for (int i = 0; i < 5; i++)
+		fenced[i] = shm_arena_alloc_large(arena, fenced_pages[i] * PG, PG,
+						  false, NULL);
+	shm_arena_free_large(fenced[1], "test");
+	shm_arena_free_large(fenced[3], "test");
+	ok(shm_run_list(66) == shm_run_list(70) &&
+	   arena->runs[shm_run_list(66)] == head_of(fenced[3]) &&
+	   head_of(fenced[3])->next == head_of(fenced[1]),
+	   "runs of 66 and 70 pages share a list, the later freed first");
+	void *mid = shm_arena_alloc_large(arena, 68 * PG, PG, false, NULL);
+	ok(mid == fenced[1], "68 pages come from the 70-page run in that list");
+	void *exact = shm_arena_alloc_large(arena, 66 * PG, PG, false, NULL);
+	ok(exact == fenced[3], "66 pages from the 66-page run");
+	is(index_errors(arena), 0, "the free-run index is consistent after them");
+	shm_arena_free_large(mid, "test");
+	shm_arena_free_large(exact, "test");
+	for (int i = 0; i < 5; i += 2)
+		shm_arena_free_large(fenced[i], "test");
 
 	/* Resident pages first: a dirty run is taken before a clean one that
 	 * fits better, which would fault its pages in while the dirty ones

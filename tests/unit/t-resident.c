@@ -35,11 +35,11 @@ static void chunk_pages(size_t *written, size_t *unmarked)
 		for (shm_chunk_t *c = arena->chunks; c; c = c->next)
 			for (size_t p = SHM_HEADER_PAGES; p < SHM_CHUNK_PAGES; p++)
 				*written += page_written(pagemap, shm_page_addr(c, p));
-		for (size_t n = 1; n <= SHM_CHUNK_PAGES; n++)
-			for (shm_page_t *run = arena->runs[n]; run; run = run->next) {
+		for (unsigned l = 0; l < SHM_RUN_LISTS; l++)
+			for (shm_page_t *run = arena->runs[l]; run; run = run->next) {
 				shm_chunk_t *c = shm_chunk_of(run);
 				size_t idx = (size_t)(run - c->pages);
-				for (size_t p = idx; p < idx + n; p++)
+				for (size_t p = idx; p < idx + run->npages; p++)
 					*unmarked += page_written(pagemap, shm_page_addr(c, p)) &&
 						     !shm_page_dirty(c, p);
 			}
