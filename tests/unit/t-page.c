@@ -82,6 +82,14 @@ static shm_page_t *head_of(void *p)
 	return &chunk->pages[shm_page_index(chunk, p)];
 }
 
+/* Five large blocks of the given page counts from arena, in that order. */
+static void carve5(shm_arena_t *arena, const size_t pages[5], void *block[5])
+{
+	for (int i = 0; i < 5; i++)
+		block[i] = shm_arena_alloc_large(arena, pages[i] * PG, PG, false,
+						 NULL);
+}
+
 int main(void)
 {
 	int on_stack;
@@ -175,9 +183,7 @@ int main(void)
 	 * 70-page one; a request of 66 takes the 66-page run. */
 	void *fenced[5];
 	static const size_t fenced_pages[5] = { 1, 70, 1, 66, 1 };
-	for (int i = 0; i < 5; i++)
-		fenced[i] = shm_arena_alloc_large(arena, fenced_pages[i] * PG, PG,
-						  false, NULL);
+	carve5(arena, fenced_pages, fenced);
 	shm_arena_free_large(fenced[1], "test");
 	shm_arena_free_large(fenced[3], "test");
 	ok(shm_run_list(66) == shm_run_list(70) &&
@@ -202,9 +208,7 @@ int main(void)
 	shm_arena_t *fresh = shm_arena_get(shm_narenas - 3);
 	void *carved[5];
 	static const size_t carved_pages[5] = { 1, 6, 1, 12, 1 };
-	for (int i = 0; i < 5; i++)
-		carved[i] = shm_arena_alloc_large(fresh, carved_pages[i] * PG, PG,
-						  false, NULL);
+	carve5(fresh, carved_pages, carved);
 	shm_arena_free_large(carved[1], "test");
 	pthread_mutex_lock(&fresh->lock);
 	shm_arena_decay(fresh, true, NULL);
