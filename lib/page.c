@@ -105,9 +105,15 @@ static unsigned index_next(shm_arena_t *arena, unsigned i)
 	return SHM_RUN_LISTS;
 }
 
+/* Runs of its own list a request passes over, as too short, before it
+ * looks for a longer run in the next lists: the walk holds the arena lock,
+ * and the list may hold any number of runs just short of the request. */
+#define INDEX_WALK_MAX 8
+
 /*
  * A free run of at least n pages, or NULL: each list offers its most
- * recently freed run that long, and the first list to offer one gives it
+ * recently freed run that long, if no more than INDEX_WALK_MAX shorter
+ * ones come first, and the first list to offer one gives it
  * (so the shortest length below SHM_RUN_EXACT pages, within an eighth of
  * it above).  With dirty_first, the first list whose offer is dirty gives
  * it, if any does before the whole chunks'.  Dirty pages are resident:
@@ -128,9 +134,10 @@ index_fit(shm_arena_t *arena, size_t n, bool dirty_first)
 	for (unsigned i = index_next(arena, shm_run_list(n)); i < SHM_RUN_LISTS;
 	     i = index_next(arena, i + 1)) {
 		shm_page_t *run = arena->runs[i];
-		while (run && run->npages < n)
-			run = run->next;
-		if (run == NULL)
+		for (unsigned k = 0; run && run->npages < n; run = run->next)
+			if (++k > INDEX_WALK_MAX)
+				break;
+		if (run == NULL || run->npages < n)
 			continue;
 		if (!dirty_first || (run->dirty && i < SHM_RUN_LISTS - 1))
 			return run;

@@ -82,10 +82,10 @@ static shm_page_t *head_of(void *p)
 	return &chunk->pages[shm_page_index(chunk, p)];
 }
 
-/* Five large blocks of the given page counts from arena, in that order. */
-static void carve5(shm_arena_t *arena, const size_t pages[5], void *block[5])
+/* n large blocks of the given page counts from arena, in that order. */
+static void carve(shm_arena_t *arena, const size_t *pages, void **block, int n)
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < n; i++)
 		block[i] = shm_arena_alloc_large(arena, pages[i] * PG, PG, false,
 						 NULL);
 }
@@ -183,7 +183,7 @@ int main(void)
 	 * 70-page one; a request of 66 takes the 66-page run. */
 	void *fenced[5];
 	static const size_t fenced_pages[5] = { 1, 70, 1, 66, 1 };
-	carve5(arena, fenced_pages, fenced);
+	carve(arena, fenced_pages, fenced, 5);
 	shm_arena_free_large(fenced[1], "test");
 	shm_arena_free_large(fenced[3], "test");
 	ok(shm_run_list(66) == shm_run_list(70) &&
@@ -200,6 +200,24 @@ int main(void)
 	for (int i = 0; i < 5; i += 2)
 		shm_arena_free_large(fenced[i], "test");
 
+	/* But a request passes over at most eight runs too short for it:
+	 * with nine 66-page runs freed after the 70-page one, 68 pages come
+	 * from a longer list. */
+	void *many[21];
+	size_t many_pages[21];
+	for (int i = 0; i < 21; i++)
+		many_pages[i] = i % 2 == 0 ? 1 : i == 1 ? 70 : 66;
+	carve(arena, many_pages, many, 21);
+	for (int i = 1; i < 21; i += 2)
+		shm_arena_free_large(many[i], "test");
+	void *past = shm_arena_alloc_large(arena, 68 * PG, PG, false, NULL);
+	ok(past != NULL && past != many[1],
+	   "68 pages come from a longer list past nine 66-page runs");
+	is(index_errors(arena), 0, "the free-run index is consistent after it");
+	shm_arena_free_large(past, "test");
+	for (int i = 0; i < 21; i += 2)
+		shm_arena_free_large(many[i], "test");
+
 	/* Resident pages first: a dirty run is taken before a clean one that
 	 * fits better, which would fault its pages in while the dirty ones
 	 * idle.  In an arena of its own, carved in order: a fence, a 6-page
@@ -208,7 +226,7 @@ int main(void)
 	shm_arena_t *fresh = shm_arena_get(shm_narenas - 3);
 	void *carved[5];
 	static const size_t carved_pages[5] = { 1, 6, 1, 12, 1 };
-	carve5(fresh, carved_pages, carved);
+	carve(fresh, carved_pages, carved, 5);
 	shm_arena_free_large(carved[1], "test");
 	pthread_mutex_lock(&fresh->lock);
 	shm_arena_decay(fresh, true, NULL);
