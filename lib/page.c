@@ -49,20 +49,24 @@ static size_t page_idx(shm_page_t *pg)
 	return (size_t)(pg - shm_chunk_of(pg)->pages);
 }
 
-/* The list of free runs of n pages: n itself below SHM_RUN_EXACT, then
- * eight lists per power of two, each for an eighth of its lengths, and the
- * last for whole chunks (decay_release walks it alone).  A request looks
- * through its own list only where that mixes lengths; every later list
- * holds longer runs than it needs.  Out of line, like run_make_free: inlined
- * into its callers it took the text past 11 pages. */
-_Static_assert(SHM_RUN_EXACT == 1 << 6, "the lists above exact lengths start at 2^6");
+_Static_assert(SHM_RUN_EXACT == 1 << 6,
+	       "the lists above exact lengths start at 2^6");
 
+/* The list of the entirely free chunks, which decay_release walks alone. */
+#define RUN_LIST_WHOLE (SHM_RUN_LISTS - 1)
+
+/* The list of free runs of n pages: n itself below SHM_RUN_EXACT, then
+ * eight lists per power of two, each for an eighth of its lengths, and
+ * RUN_LIST_WHOLE for whole chunks.  A request looks through its own list
+ * only where that mixes lengths; every later list holds longer runs than
+ * it needs.  Out of line, like run_make_free: inlined into its callers it
+ * took the text past 11 pages. */
 __attribute__((noinline)) unsigned shm_run_list(size_t n)
 {
 	if (n < SHM_RUN_EXACT)
 		return (unsigned)n;
 	if (n == SHM_RUN_MAX_PAGES)
-		return SHM_RUN_LISTS - 1;
+		return RUN_LIST_WHOLE;
 	unsigned k = 63u - (unsigned)__builtin_clzll(n);	/* 2^k <= n */
 	return SHM_RUN_EXACT + 8 * (k - 6) + (unsigned)((n >> (k - 3)) & 7);
 }
@@ -139,7 +143,7 @@ index_fit(shm_arena_t *arena, size_t n, bool dirty_first)
 				break;
 		if (run == NULL || run->npages < n)
 			continue;
-		if (!dirty_first || (run->dirty && i < SHM_RUN_LISTS - 1))
+		if (!dirty_first || (run->dirty && i != RUN_LIST_WHOLE))
 			return run;
 		if (first == NULL)
 			first = run;
@@ -489,8 +493,8 @@ static void *run_take(shm_arena_t *arena, shm_page_t *head, size_t npages,
 /*
  * Take npages pages starting at a multiple of align_pages pages from a free
  * run chosen by index_fit, dirty first (the most recently freed of its list
- * that fits, whose pages are likely still in cache), or from a new chunk.  *zeroed
- * tells whether the pages are known to read as zero.
+ * that fits, whose pages are likely still in cache), or from a new chunk.
+ * *zeroed tells whether the pages are known to read as zero.
  */
 void *shm_run_alloc(shm_arena_t *arena, size_t npages, size_t align_pages,
 		    bool *zeroed)
@@ -634,7 +638,7 @@ void shm_run_shrink(shm_arena_t *arena, shm_chunk_t *chunk, size_t idx,
 static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
 			  bool *released)
 {
-	shm_page_t *run = arena->runs[SHM_RUN_LISTS - 1];
+	shm_page_t *run = arena->runs[RUN_LIST_WHOLE];
 	size_t kept = 0;
 
 	if (run == NULL || arena->nempty <= shm_opt.retain_chunks)
@@ -662,7 +666,7 @@ static void decay_release(shm_arena_t *arena, uint32_t now, bool all,
  * unmapped by a decay pass (decay_release), as promptly as before. */
 void shm_arena_give_empty(shm_arena_t *arena)
 {
-	shm_page_t *run = arena->runs[SHM_RUN_LISTS - 1], *next;
+	shm_page_t *run = arena->runs[RUN_LIST_WHOLE], *next;
 
 	for (; run; run = next) {
 		shm_chunk_t *chunk = shm_chunk_of(run);
