@@ -268,6 +268,18 @@ static int cmp_ptr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sort the n objects of size bytes in seen by address; how many of them
+ * start less than size bytes after the one before (overlap it, or are it). */
+static unsigned overlaps(void **seen, unsigned n, size_t size)
+{
+	unsigned bad = 0;
+
+	qsort(seen, n, sizeof(seen[0]), cmp_ptr);
+	for (unsigned i = 1; i < n; i++)
+		bad += (uintptr_t)seen[i] - (uintptr_t)seen[i - 1] < size;
+	return bad;
+}
+
 #define FILL_SLABS 7
 
 /* Fill a bin of its own straight from this thread's arena: one object,
@@ -297,9 +309,7 @@ static void fill_many_slabs(void)
 	ok(walked == n + 1 && seen[n] == old && bad == 0,
 	   "its list holds them all, marked free, ahead of the one held before "
 	   "(%u walked, %u unmarked)", walked, bad);
-	qsort(seen, walked, sizeof(seen[0]), cmp_ptr);
-	for (unsigned i = 1; i < walked; i++)
-		bad += (uintptr_t)seen[i] - (uintptr_t)seen[i - 1] < 4096;
+	bad += overlaps(seen, walked, 4096);
 	ok(bad == 0, "each object once, none overlapping another");
 	ok(shm_arena_flush(bin.head, bin.count, cls) == NULL,
 	   "and they all go back");
@@ -404,11 +414,8 @@ static bool fill_distinct(shm_arena_t *arena, unsigned cls, unsigned n)
 	for (shm_link_t *obj = bin.head; obj && walked < bin.count;
 	     obj = shm_link_decode(obj, obj->next))
 		seen[walked++] = obj;
-	qsort(seen, walked, sizeof(seen[0]), cmp_ptr);
-	for (unsigned i = 1; i < walked; i++)
-		if (seen[i] == seen[i - 1])
-			return false;
-	return walked == bin.count;
+	return walked == bin.count &&
+	       overlaps(seen, walked, shm_classes[cls].size) == 0;
 }
 
 /*
